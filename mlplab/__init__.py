@@ -1,0 +1,18 @@
+"""mlplab: fully-connected neural networks from scratch on NumPy.
+
+>>> import mlplab as ml
+>>> data = ml.data.load("digits", test_size=0.2, seed=0)
+>>> model = ml.mlp(64, [80, 70], 10, activation="sigmoid", seed=0)
+>>> opt = ml.optim.Adam(model.parameters(), lr=1e-3)
+>>> history = ml.Trainer(model, ml.losses.SoftmaxCrossEntropy(), opt, batch_size=64, epochs=5,
+...                      seed=0).fit(data.X_train, data.y_train)
+"""
+__version__ = "0.1.0"
+
+from . import callbacks, data, functional, gradcheck, init, io, layers, losses, metrics, optim  # noqa: E402
+from .model import Sequential, mlp  # noqa: E402
+from .parameter import Parameter  # noqa: E402
+from .train import History, Trainer, TrainingDiverged  # noqa: E402
+
+__all__ = ["Sequential", "mlp", "Parameter", "Trainer", "History", "TrainingDiverged", "callbacks", "data",
+           "functional", "gradcheck", "init", "io", "layers", "losses", "metrics", "optim", "__version__"]

@@ -1,0 +1,101 @@
+"""Input checks shared by every public entry point; messages say what was wrong and what was expected."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """Accept ``"float32"``, ``"float64"``, ``np.float32`` or ``np.float64``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_array(X, name: str = "X", dtype=None, ndim: int | None = 2, n_features: int | None = None,
+                allow_empty: bool = False) -> np.ndarray:
+    """Return ``X`` as a numeric ndarray, raising on empty, NaN/inf, wrong rank or feature count."""
+    if X is None:
+        raise ValueError(f"{name} is None; expected an array of shape (n_samples, n_features)")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and other non-arrays
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        expected = "(n_samples, n_features)" if ndim == 2 else f"{ndim} dimensions"
+        raise ValueError(f"{name} must have shape {expected}; got an array with shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); expected at least one sample")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(np.isinf(arr).sum())
+        raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} infinite values; "
+                         "expected only finite numbers (impute or drop them first)")
+    if n_features is not None and arr.ndim >= 2 and arr.shape[-1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[-1]} features, but the model expects {n_features}")
+    return arr
+
+
+def check_labels(y, n_samples: int | None = None, n_classes: int | None = None, name: str = "y") -> np.ndarray:
+    """Integer class labels ``(N,)`` in ``[0, n_classes)`` or one-hot/probability rows ``(N, C)``."""
+    if y is None:
+        raise ValueError(f"{name} is None; expected class labels")
+    y = np.asarray(y)
+    if y.size == 0:
+        raise ValueError(f"{name} is empty; expected at least one label")
+    if n_samples is not None and y.shape[0] != n_samples:
+        raise ValueError(f"X and {name} have different lengths: {n_samples} samples but {y.shape[0]} labels")
+    if y.ndim == 1:
+        if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating) or y.dtype == bool):
+            raise ValueError(f"{name} must hold integer class indices 0..C-1; got dtype {y.dtype} "
+                             "(map string labels to integers first, or use mlplab.estimator)")
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.isfinite(y).all() or not np.all(np.mod(y, 1) == 0):
+                raise ValueError(f"{name} must hold integer class indices; got non-integer or non-finite values")
+        y = y.astype(np.int64, copy=False)
+        if y.min() < 0 or (n_classes is not None and y.max() >= n_classes):
+            bad = y[(y < 0) | ((y >= n_classes) if n_classes is not None else False)]
+            raise ValueError(f"{name} has labels outside the known classes 0..{(n_classes or 0) - 1}: "
+                             f"{sorted(set(bad.tolist()))[:10]}")
+        return y
+    if y.ndim == 2:
+        if n_classes is not None and y.shape[1] != n_classes:
+            raise ValueError(f"{name} has {y.shape[1]} one-hot columns, but the model has {n_classes} classes")
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return y
+    raise ValueError(f"{name} must be 1-D integer labels or 2-D one-hot rows; got shape {y.shape}")
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_choice(value: str, choices, name: str) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(sorted(choices))}")
+    return value.lower()
+
+
+def as_generator(seed) -> np.random.Generator:
+    """A Generator from an int seed, a SeedSequence, an existing Generator, or None (fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)

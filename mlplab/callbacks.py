@@ -1,0 +1,163 @@
+"""Training callbacks: early stopping, checkpoints, progress bar.
+
+A callback may define ``on_train_begin(trainer)``, ``on_epoch_end(trainer, logs)`` and
+``on_train_end(trainer, interrupted)``. ``logs`` is the History record of the epoch just ended
+(keys ``epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds``). Setting
+``trainer.stop_training = True`` ends training after the current epoch.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+from . import io
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "LogEvery"]
+
+log = logging.getLogger(__name__)
+
+
+class Callback:
+    def on_train_begin(self, trainer) -> None:
+        pass
+
+    def on_epoch_end(self, trainer, logs: dict) -> None:
+        pass
+
+    def on_train_end(self, trainer, interrupted: bool = False) -> None:
+        pass
+
+
+class _Monitor:
+    """Tracks the best value of one History key; ``mode="auto"`` maximises accuracies, minimises the rest."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.min_delta = abs(float(min_delta))
+        self.best = -math.inf if self.mode == "max" else math.inf
+
+    def value(self, logs: dict) -> float:
+        if logs.get(self.monitor) is None:
+            avail = [k for k, v in logs.items() if v is not None]
+            raise ValueError(f"cannot monitor {self.monitor!r}: it is not recorded "
+                             f"(available: {', '.join(avail)}; val_* needs validation data)")
+        return float(logs[self.monitor])
+
+    def improved(self, v: float) -> bool:
+        if self.mode == "max":
+            return v > self.best + self.min_delta
+        return v < self.best - self.min_delta
+
+
+class EarlyStopping(Callback, _Monitor):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the model ends with the weights of its best epoch.
+    ``best_epoch`` and ``stopped_epoch`` tell what happened (epochs count from 1).
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+        _Monitor.__init__(self, monitor, mode, min_delta)
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        self.patience = int(patience)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, trainer):
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.wait = 0
+        self.best_epoch = 0
+        self.stopped_epoch = 0
+        self._best_state = None
+
+    def on_epoch_end(self, trainer, logs):
+        v = self.value(logs)
+        if self.improved(v):
+            self.best, self.best_epoch, self.wait = v, logs["epoch"], 0
+            if self.restore_best_weights:
+                self._best_state = trainer.model.get_state()
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.stopped_epoch = logs["epoch"]
+                trainer.stop_training = True
+
+    def on_train_end(self, trainer, interrupted=False):
+        if self.restore_best_weights and self._best_state is not None:
+            trainer.model.set_state(self._best_state)
+
+
+class ModelCheckpoint(Callback, _Monitor):
+    """Write ``<directory>/last.npz`` after every epoch and ``<directory>/best.npz`` whenever
+    ``monitor`` improves, atomically, with the optimizer state so training can resume."""
+
+    def __init__(self, directory: str | os.PathLike, monitor: str = "val_loss", mode: str = "auto",
+                 save_best: bool = True, save_last: bool = True, metadata: dict | None = None) -> None:
+        _Monitor.__init__(self, monitor, mode)
+        self.directory = Path(directory)
+        self.save_best, self.save_last = save_best, save_last
+        self.metadata = metadata or {}
+
+    @property
+    def best_path(self) -> Path:
+        return self.directory / "best.npz"
+
+    @property
+    def last_path(self) -> Path:
+        return self.directory / "last.npz"
+
+    def on_epoch_end(self, trainer, logs):
+        meta = {**self.metadata, "epoch": logs["epoch"], "logs": logs}
+        if self.save_last:
+            io.save(trainer.model, self.last_path, optimizer=trainer.optimizer, metadata=meta)
+        if self.save_best:
+            v = self.value(logs)
+            if self.improved(v):
+                self.best = v
+                io.save(trainer.model, self.best_path, optimizer=trainer.optimizer, metadata=meta)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over epochs showing loss, accuracy and the time left (to stderr)."""
+
+    def __init__(self, desc: str = "training", leave: bool = True, disable: bool | None = None) -> None:
+        self.desc, self.leave, self.disable = desc, leave, disable
+
+    def on_train_begin(self, trainer):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.epochs, desc=self.desc, unit="epoch", leave=self.leave,
+                        disable=self.disable, dynamic_ncols=True)
+
+    def on_epoch_end(self, trainer, logs):
+        post = {"loss": f"{logs['loss']:.4f}"}
+        if logs.get("accuracy") is not None:
+            post["acc"] = f"{logs['accuracy']:.3f}"
+        if logs.get("val_accuracy") is not None:
+            post["val_acc"] = f"{logs['val_accuracy']:.3f}"
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, trainer, interrupted=False):
+        self.bar.close()
+
+
+class LogEvery(Callback):
+    """Log one line every ``every`` epochs through :mod:`logging` (the labs' "print the loss every 500 epochs")."""
+
+    def __init__(self, every: int = 100, logger: logging.Logger | None = None, level: int = logging.INFO) -> None:
+        self.every, self.logger, self.level = int(every), logger or log, level
+
+    def on_epoch_end(self, trainer, logs):
+        if logs["epoch"] % self.every == 0 or logs["epoch"] == 1:
+            parts = [f"epoch {logs['epoch']}", f"loss {logs['loss']:.4f}"]
+            for k in ("accuracy", "val_loss", "val_accuracy"):
+                if logs.get(k) is not None:
+                    parts.append(f"{k} {logs[k]:.4f}")
+            self.logger.log(self.level, ", ".join(parts))

@@ -1,0 +1,477 @@
+"""The local data folder: where dataset files live, how they are verified, and how missing ones are downloaded.
+
+Layout inside ``data_home`` (the same as the shared test data, so ``data_home=<that folder>`` works)::
+
+    mnist/train-images-idx3-ubyte.gz  train-labels-idx1-ubyte.gz  t10k-images-idx3-ubyte.gz  t10k-labels-idx1-ubyte.gz
+    fashion-mnist/<the same four names>
+    arem/<activity>/datasetN.csv            (bending1, bending2, cycling, lying, sitting, standing, walking)
+    cifar10/cifar-10-binary.tar.gz          (the downloaded archive, kept)
+    cifar10/cifar-10-batches-bin/data_batch_1.bin ... data_batch_5.bin, test_batch.bin, batches.meta.txt
+    cifar10/SHA256SUMS                      (digests of the unpacked files, written when they were unpacked)
+
+Verification policy -- a file whose digest does not match is never used:
+
+* MNIST, Fashion-MNIST and AReM files have SHA-256 digests built into the package
+  (:mod:`mlplab.data.registry`). Every load hashes the files it reads (the bytes are read once, hashed,
+  then parsed; for MNIST that is ~11 MB of gzip and about 25 ms), so there is no marker file that
+  could go stale and nothing is ever written next to the data on load (``data_home`` may be read-only).
+* CIFAR-10 has only a published MD5 of its archive. The archive is verified against it (by pooch)
+  when it is downloaded, and again before it is unpacked; the digests of the unpacked ``.bin`` files
+  are then written to ``cifar10/SHA256SUMS`` (``sha256sum -c`` format), and every load checks the
+  batches against that record.
+* AReM's zip has no published digest; every CSV taken out of it is checked against the built-in table
+  before it is written into ``arem/``.
+
+A mismatch raises :class:`ChecksumError` (a ``ValueError``) naming the file, the expected and the
+actual digest and how to fix it. Files present locally are never silently replaced: only
+``fetch(name, force=True)`` (``mlplab data fetch NAME --force``) downloads over a bad file.
+
+Downloads go through pooch (temporary file, digest check, then move into place) from the dataset's
+official location, or from ``<base_url>/<folder>/<file name>`` when a base URL is given (argument
+``base_url`` or the ``MLPLAB_DATA_URL`` environment variable), e.g. a local mirror or a test server.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+from .registry import AREM_ACTIVITIES, DatasetSpec, FileSpec, get_spec, REGISTRY
+
+__all__ = [
+    "ENV_DATA_HOME", "ENV_BASE_URL", "ChecksumError", "DownloadError", "DatasetStatus",
+    "get_data_home", "get_base_url", "sha256_file", "read_verified", "ensure_files", "expected_digests",
+    "fetch", "status", "list_datasets", "CIFAR10_SUMS",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable that overrides the default data folder.
+ENV_DATA_HOME = "MLPLAB_DATA"
+#: Environment variable that replaces every dataset's download location by ``<url>/<folder>/<file>``.
+ENV_BASE_URL = "MLPLAB_DATA_URL"
+#: Where the digests of the unpacked CIFAR-10 files are recorded, relative to ``data_home``.
+CIFAR10_SUMS = "cifar10/SHA256SUMS"
+_CIFAR10_DIR = "cifar-10-batches-bin"
+
+
+class ChecksumError(ValueError):
+    """A file's digest differs from the expected one; the file was not used.
+
+    Attributes: ``path`` (the file), ``expected`` and ``actual`` (hex digests), ``algorithm``.
+    """
+
+    def __init__(self, path: str | PathLike, expected: str, actual: str, algorithm: str = "sha256",
+                 hint: str | None = None):
+        self.path, self.expected, self.actual, self.algorithm = str(path), expected, actual, algorithm
+        fix = hint or ("Delete the file and download it again (`mlplab data fetch NAME --force`, or delete it and "
+                       "call mlplab.data.load(..., download=True)), or replace it with a good copy.")
+        super().__init__(f"checksum mismatch for {self.path}: expected {algorithm} {expected}, got {actual}. "
+                         f"The file is corrupted, incomplete or a different version, and was not used. {fix}")
+
+
+class DownloadError(OSError):
+    """A download failed (network, HTTP error, missing member in an archive)."""
+
+
+# ------------------------------------------------------------------------------------------ paths
+
+def get_data_home(data_home: str | PathLike | None = None) -> Path:
+    """The data folder: ``data_home`` if given, else ``$MLPLAB_DATA``, else the user cache folder
+    (``pooch.os_cache("mlplab")``, e.g. ``~/.cache/mlplab`` on Linux). Not created here."""
+    if data_home is not None:
+        return Path(data_home).expanduser()
+    env = os.environ.get(ENV_DATA_HOME)
+    if env:
+        return Path(env).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("mlplab"))
+
+
+def get_base_url(base_url: str | None = None) -> str | None:
+    """The download base URL override: ``base_url`` if given, else ``$MLPLAB_DATA_URL``, else None."""
+    url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or None
+    return url.rstrip("/") + "/" if url else None
+
+
+def _url_for(spec: DatasetSpec, remote_name: str, official: str, base_url: str | None) -> str:
+    return f"{base_url}{spec.folder}/{remote_name}" if base_url else official
+
+
+# ---------------------------------------------------------------------------------------- hashing
+
+def sha256_file(path: str | PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_verified(path: str | PathLike, sha256: str, hint: str | None = None) -> bytes:
+    """Read a whole file, check its SHA-256 and return its bytes (read once: hashed, then parsed).
+
+    Raises ``FileNotFoundError`` if it is missing and :class:`ChecksumError` if the digest differs.
+    """
+    data = Path(path).read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256.lower():
+        raise ChecksumError(path, sha256.lower(), actual, hint=hint)
+    return data
+
+
+def _fix_hint(name: str) -> str:
+    return (f"Delete the file and run `mlplab data fetch {name} --force` (or delete it and call "
+            f"mlplab.data.load({name!r}, download=True)), or replace it with a good copy.")
+
+
+def _read_sums(path: Path) -> dict[str, str]:
+    sums = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+                sums[parts[1].lstrip("*")] = parts[0]
+    return sums
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def expected_digests(name: str, data_home: str | PathLike | None = None) -> dict[str, str | None]:
+    """``{path inside data_home: expected SHA-256}`` for each file of ``name``, required ones first.
+
+    For CIFAR-10 the digests come from ``cifar10/SHA256SUMS`` (None where that record is missing).
+    """
+    spec = get_spec(name)
+    if spec.name != "cifar10":
+        return {f.path: f.sha256 for f in spec.files}
+    sums = _read_sums(get_data_home(data_home) / CIFAR10_SUMS)
+    return {f.path: sums.get(f.path.removeprefix("cifar10/")) for f in spec.files}
+
+
+# -------------------------------------------------------------------------------------- downloads
+
+def _pooch_retrieve(url: str, known_hash: str | None, fname: str, path: Path, progress: bool, processor=None):
+    """pooch.retrieve with our error types: ChecksumError on a digest mismatch, DownloadError otherwise."""
+    import pooch
+
+    try:
+        return pooch.retrieve(url, known_hash=known_hash, fname=fname, path=path, processor=processor,
+                              progressbar=progress)
+    except ValueError as exc:
+        m = re.search(r"expected (\S+) but got (\S+?)\.", str(exc))
+        if m and "hash" in str(exc):
+            algo, _, expected = m.group(1).rpartition(":")
+            raise ChecksumError(url, expected, m.group(2), algorithm=algo or "sha256",
+                                hint="The download was deleted. Try again later or from another mirror "
+                                     f"(base_url / ${ENV_BASE_URL}); if it keeps failing the file changed "
+                                     "upstream.") from exc
+        raise DownloadError(f"could not download {url}: {exc}") from exc
+    except Exception as exc:  # requests/urllib errors, OSError, ...
+        raise DownloadError(f"could not download {url} to {path / fname}: {exc}. Check the network, or put the "
+                            "files into the data folder yourself (see docs/datasets.md).") from exc
+
+
+def _download_files(spec: DatasetSpec, home: Path, files: list[FileSpec], base_url: str | None,
+                    progress: bool) -> None:
+    for f in files:
+        fname = f.path.rsplit("/", 1)[1]
+        url = _url_for(spec, fname, (spec.base_url or "") + fname, base_url)
+        log.info("downloading %s from %s", f.path, url)
+        _pooch_retrieve(url, f"sha256:{f.sha256}", fname, home / spec.folder, progress)
+
+
+def _check_archive(spec: DatasetSpec, archive: Path) -> None:
+    """Verify a CIFAR-10 archive already on disk against its published digest (MD5)."""
+    import pooch
+
+    algo, _, expected = spec.archive.known_hash.rpartition(":")
+    actual = pooch.file_hash(str(archive), alg=algo or "sha256")
+    if actual != expected:
+        raise ChecksumError(archive, expected, actual, algorithm=algo, hint=_fix_hint(spec.name))
+
+
+def _install_cifar10(spec: DatasetSpec, home: Path, download: bool, base_url: str | None, progress: bool,
+                     force: bool = False) -> None:
+    """Get the verified archive (downloading it if needed), unpack it and record the digests.
+
+    An archive already on disk is checked against the published MD5 first; a bad one raises
+    :class:`ChecksumError`, or with ``force`` is downloaded again.
+    """
+    import pooch
+
+    folder = home / spec.folder
+    archive = folder / spec.archive.fname
+    have_archive = archive.is_file()
+    if have_archive:
+        try:
+            _check_archive(spec, archive)
+        except ChecksumError:
+            if not force:
+                raise
+            archive.unlink()
+            have_archive = False
+    if not have_archive:
+        if not download:
+            raise FileNotFoundError(_missing_message(spec, home, [f.path for f in spec.files if f.required]))
+        url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
+        log.info("downloading %s from %s", archive, url)
+        _pooch_retrieve(url, spec.archive.known_hash, spec.archive.fname, folder, progress)
+    # Unpack into a fresh folder, check the batches, then move them into place and write the record last,
+    # so an interrupted run leaves no record and is unpacked again next time.
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".unpack-"))
+    try:
+        pooch.Untar(members=[_CIFAR10_DIR], extract_dir=tmp.name)(str(archive), "download", None)
+        src = tmp / _CIFAR10_DIR
+        missing = [f.path for f in spec.files if f.required and not (src / Path(f.path).name).is_file()]
+        if missing:
+            raise DownloadError(f"{archive} does not contain {', '.join(missing)}; expected the CIFAR-10 binary "
+                                "version (cifar-10-binary.tar.gz with a cifar-10-batches-bin/ folder)")
+        from .formats import CIFAR10_RECORD_BYTES
+
+        for p in sorted(src.glob("*.bin")):
+            if p.stat().st_size % CIFAR10_RECORD_BYTES:
+                raise ValueError(f"{p.name} in {archive}: {p.stat().st_size} bytes is not a whole number of "
+                                 f"{CIFAR10_RECORD_BYTES}-byte records")
+        (home / CIFAR10_SUMS).unlink(missing_ok=True)
+        dest = folder / _CIFAR10_DIR
+        dest.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for p in sorted(x for x in src.iterdir() if x.is_file()):
+            lines.append(f"{sha256_file(p)}  {_CIFAR10_DIR}/{p.name}\n")
+            os.replace(p, dest / p.name)
+        _write_atomic(home / CIFAR10_SUMS, "".join(lines).encode())
+        log.info("unpacked %s into %s", archive, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_AREM_MEMBER = re.compile(r"(?:^|/)((?:%s)/dataset\d+\.csv|bendingType\.pdf|sensorsPlacement\.pdf)$"
+                          % "|".join(AREM_ACTIVITIES))
+
+
+def _arem_members(root: Path) -> dict[str, bytes]:
+    """``{path inside arem/: bytes}`` of every AReM file found under ``root``, in nested zips too."""
+    found: dict[str, bytes] = {}
+
+    def take(name: str, read) -> None:
+        m = _AREM_MEMBER.search(name.replace("\\", "/"))
+        if m and not name.replace("\\", "/").split("/")[-1].startswith("._"):
+            found.setdefault(m.group(1), read())
+
+    def scan_zip(zf: zipfile.ZipFile, depth: int) -> None:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            if info.filename.lower().endswith(".zip") and depth < 2:
+                import io
+
+                scan_zip(zipfile.ZipFile(io.BytesIO(zf.read(info))), depth + 1)
+            else:
+                take(info.filename, lambda info=info: zf.read(info))
+
+    for p in sorted(root.rglob("*")):
+        if not p.is_file():
+            continue
+        if p.suffix.lower() == ".zip":
+            with zipfile.ZipFile(p) as zf:
+                scan_zip(zf, 1)
+        else:
+            take(p.relative_to(root).as_posix(), p.read_bytes)
+    return found
+
+
+def _install_arem(spec: DatasetSpec, home: Path, wanted: list[FileSpec], base_url: str | None,
+                  progress: bool) -> None:
+    """Download the AReM zip, check every wanted file against the built-in table, write them into arem/."""
+    import pooch
+
+    folder = home / spec.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".download-"))
+    try:
+        url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
+        log.info("downloading AReM from %s", url)
+        _pooch_retrieve(url, spec.archive.known_hash, spec.archive.fname, tmp, progress,
+                        processor=pooch.Unzip(extract_dir="unzipped"))
+        members = _arem_members(tmp / "unzipped")
+        checked: dict[Path, bytes] = {}
+        for f in wanted:
+            rel = f.path.removeprefix("arem/")
+            if rel not in members:
+                if f.required:
+                    raise DownloadError(f"the AReM archive from {url} has no {rel}; expected the 88 recordings in "
+                                        f"{len(AREM_ACTIVITIES)} activity folders")
+                continue
+            actual = hashlib.sha256(members[rel]).hexdigest()
+            if actual != f.sha256:
+                raise ChecksumError(f"{rel} in {url}", f.sha256, actual,
+                                    hint="Nothing was written. The archive differs from the original release; "
+                                         "put the original files into the data folder yourself.")
+            checked[home / f.path] = members[rel]
+        for path, data in checked.items():  # everything checked before anything is written
+            _write_atomic(path, data)
+        log.info("wrote %d AReM files into %s", len(checked), folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _missing_message(spec: DatasetSpec, home: Path, missing: list[str]) -> str:
+    shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    return (f"{spec.name}: {len(missing)} file(s) missing from {home}: {shown}. Download them with "
+            f"mlplab.data.load({spec.name!r}, download=True) or `mlplab data fetch {spec.name}`, or point "
+            f"data_home / ${ENV_DATA_HOME} at a folder that has them (layout: docs/datasets.md).")
+
+
+def ensure_files(name: str, data_home: str | PathLike | None = None, download: bool = True,
+                 base_url: str | None = None, progress: bool = True) -> Path:
+    """Make sure every required file of ``name`` is on disk, downloading missing ones when allowed.
+
+    Present files are *not* hashed here (the loader hashes what it reads); downloaded ones are
+    verified by the download. Returns the data home. Raises ``FileNotFoundError`` when files are
+    missing and ``download`` is False, :class:`DownloadError` or :class:`ChecksumError` when a
+    download fails.
+    """
+    spec = get_spec(name)
+    home = get_data_home(data_home)
+    if spec.folder is None:
+        return home
+    base_url = get_base_url(base_url)
+    if spec.name == "cifar10":
+        digests = expected_digests(name, home)
+        if any(f.required and (not (home / f.path).is_file() or digests[f.path] is None) for f in spec.files):
+            _install_cifar10(spec, home, download, base_url, progress)
+        return home
+    missing = [f for f in spec.files if f.required and not (home / f.path).is_file()]
+    if missing:
+        if not download:
+            raise FileNotFoundError(_missing_message(spec, home, [f.path for f in missing]))
+        if spec.archive is not None:
+            optional = [f for f in spec.files if not f.required and not (home / f.path).is_file()]
+            _install_arem(spec, home, missing + optional, base_url, progress)
+        else:
+            _download_files(spec, home, missing, base_url, progress)
+    return home
+
+
+# --------------------------------------------------------------------------------- status & fetch
+
+@dataclass
+class DatasetStatus:
+    """What is on disk for one dataset.
+
+    ``present``: every required file exists. ``verified``: every present file matched its digest
+    (None when not checked or nothing to check). ``problems``: one line per missing or bad file.
+    """
+
+    name: str
+    title: str
+    location: Path | None
+    present: bool
+    verified: bool | None
+    n_files: int
+    n_present: int
+    size_bytes: int
+    expected_size: int | None
+    problems: list[str] = field(default_factory=list)
+
+
+def status(name: str, data_home: str | PathLike | None = None, verify: bool = True) -> DatasetStatus:
+    """Check which files of ``name`` are present under ``data_home`` and, with ``verify``, hash them all."""
+    spec = get_spec(name)
+    home = get_data_home(data_home)
+    if spec.folder is None:
+        return DatasetStatus(spec.name, spec.title, None, True, True, 0, 0, 0, None,
+                             ["bundled with scikit-learn; no files"])
+    digests = expected_digests(name, home)
+    problems: list[str] = []
+    n_present = size = 0
+    present, verified = True, (True if verify else None)
+    for f in spec.files:
+        path = home / f.path
+        if not path.is_file():
+            if f.required:
+                present = False
+                problems.append(f"missing: {f.path}")
+            continue
+        n_present += 1
+        size += path.stat().st_size
+        if not verify:
+            continue
+        expected = digests[f.path]
+        if expected is None:
+            verified = False
+            problems.append(f"no digest recorded for {f.path} (run `mlplab data fetch {spec.name}` to verify the "
+                            "archive and unpack it again)")
+        elif sha256_file(path) != expected:
+            verified = False
+            problems.append(f"checksum mismatch: {f.path} (delete it and run `mlplab data fetch {spec.name} --force`)")
+    if verify and n_present == 0:
+        verified = None
+    return DatasetStatus(spec.name, spec.title, home / spec.folder, present, verified,
+                         sum(f.required for f in spec.files), n_present, size, spec.size_bytes, problems)
+
+
+def list_datasets(data_home: str | PathLike | None = None, verify: bool = True) -> list[DatasetStatus]:
+    """:func:`status` of every registered dataset."""
+    return [status(name, data_home, verify) for name in REGISTRY]
+
+
+def fetch(name: str, data_home: str | PathLike | None = None, base_url: str | None = None,
+          force: bool = False, progress: bool = True) -> DatasetStatus:
+    """Download whatever ``name`` lacks, verify every file, and return its :class:`DatasetStatus`.
+
+    A present file with a wrong digest raises :class:`ChecksumError` unless ``force``, which
+    downloads it again (for CIFAR-10: the archive, which is then unpacked again).
+    """
+    spec = get_spec(name)
+    home = get_data_home(data_home)
+    if spec.folder is None:
+        return status(name, home)
+    base_url = get_base_url(base_url)
+    digests = expected_digests(name, home)
+    if spec.name == "cifar10":
+        bad = [f for f in spec.files if (home / f.path).is_file() and digests[f.path] is not None
+               and sha256_file(home / f.path) != digests[f.path]]
+        if bad and not force:
+            raise ChecksumError(home / bad[0].path, digests[bad[0].path], sha256_file(home / bad[0].path),
+                                hint=_fix_hint(spec.name))
+        if bad or any(f.required and (not (home / f.path).is_file() or digests[f.path] is None)
+                        for f in spec.files):
+            _install_cifar10(spec, home, True, base_url, progress, force=force)
+        return status(name, home)
+    bad = []
+    for f in spec.files:
+        path = home / f.path
+        if path.is_file() and (actual := sha256_file(path)) != f.sha256:
+            if not force:
+                raise ChecksumError(path, f.sha256, actual, hint=_fix_hint(spec.name))
+            bad.append(f)
+    for f in bad:
+        (home / f.path).unlink()
+    missing = [f for f in spec.files if not (home / f.path).is_file() and (f.required or spec.archive is not None)]
+    if missing:
+        if spec.archive is not None:
+            _install_arem(spec, home, missing, base_url, progress)
+        else:
+            _download_files(spec, home, missing, base_url, progress)
+    return status(name, home)

@@ -1,0 +1,42 @@
+"""Matplotlib figures. All functions return the Figure and, given ``path``, write it atomically."""
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no screen needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ._files import atomic_savefig  # noqa: E402
+
+__all__ = ["training_curves", "save"]
+
+
+def save(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    atomic_savefig(fig, path, dpi=dpi, bbox_inches="tight")
+
+
+def training_curves(history, title: str = "Training", val_label: str = "validation",
+                    path: str | os.PathLike | None = None):
+    """Loss (left) and accuracy (right) per epoch, training and validation."""
+    epochs = history["epoch"]
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    ax_l.plot(epochs, history["loss"], label="training", color="tab:blue")
+    if any(v is not None for v in history["val_loss"]):
+        ax_l.plot(epochs, history["val_loss"], label=val_label, color="tab:orange")
+    ax_l.set(xlabel="epoch", ylabel="cross-entropy loss (per sample)", title="Loss")
+    ax_l.set_yscale("log")
+    ax_l.legend()
+    ax_l.grid(alpha=0.3)
+    if any(v is not None for v in history["accuracy"]):
+        ax_a.plot(epochs, history["accuracy"], label="training", color="tab:blue")
+        if any(v is not None for v in history["val_accuracy"]):
+            ax_a.plot(epochs, history["val_accuracy"], label=val_label, color="tab:orange")
+        ax_a.set(xlabel="epoch", ylabel="accuracy (fraction correct)", title="Accuracy")
+        ax_a.legend(loc="lower right")
+        ax_a.grid(alpha=0.3)
+    fig.suptitle(title)
+    if path is not None:
+        save(fig, path)
+    return fig

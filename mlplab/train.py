@@ -1,0 +1,217 @@
+"""The training loop: ``Trainer`` and the per-epoch ``History``."""
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+import os
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ._files import atomic_write_text
+from ._validation import as_generator, check_array, check_labels, check_positive_int
+from .callbacks import Callback, ProgressBar
+from .data.batching import minibatches
+from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
+from .model import Sequential
+from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
+
+__all__ = ["Trainer", "History", "TrainingDiverged"]
+
+HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the model was reset to its last finite weights."""
+
+
+class History:
+    """Per-epoch records of training. ``history["val_accuracy"]`` is a list over epochs;
+    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically."""
+
+    def __init__(self, records: Sequence[dict] | None = None) -> None:
+        self.records: list[dict] = list(records or [])
+
+    def append(self, record: dict) -> None:
+        self.records.append(record)
+
+    def __getitem__(self, key: str) -> list:
+        if key not in HISTORY_KEYS:
+            raise KeyError(f"unknown history key {key!r}; expected one of {', '.join(HISTORY_KEYS)}")
+        return [r.get(key) for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __eq__(self, other) -> bool:  # seconds differ run to run; compare the numbers that must not
+        if not isinstance(other, History):
+            return NotImplemented
+        strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+        return strip(self.records) == strip(other.records)
+
+    def to_csv_string(self) -> str:
+        buf = _io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=HISTORY_KEYS, lineterminator="\n")
+        w.writeheader()
+        for r in self.records:
+            w.writerow({k: ("" if r.get(k) is None else r[k]) for k in HISTORY_KEYS})
+        return buf.getvalue()
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        atomic_write_text(path, self.to_csv_string())
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike) -> "History":
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        conv = lambda k, v: None if v == "" else (int(v) if k == "epoch" else float(v))
+        return cls([{k: conv(k, v) for k, v in row.items()} for row in rows])
+
+    def __repr__(self) -> str:
+        if not self.records:
+            return "History(empty)"
+        last = self.records[-1]
+        return f"History(epochs={len(self)}, last={ {k: v for k, v in last.items() if v is not None} })"
+
+
+class Trainer:
+    """Train a model with shuffled mini-batches.
+
+    Each epoch draws a permutation from a ``Generator`` seeded with ``seed`` and visits every
+    sample once in batches of ``batch_size`` (the last one may be short). For each batch::
+
+        scores = model.forward(X_b, training=True)
+        loss = loss_fn.forward(scores, y_b)
+        model.backward(loss_fn.backward())
+        optimizer.step()
+
+    Then the epoch's record goes to ``history``: ``loss`` (mean training loss per sample over
+    the batches), ``accuracy`` (fraction of training samples classified correctly as the batches
+    went by, with dropout and batch statistics active), ``val_loss`` and ``val_accuracy`` (in
+    evaluation mode, if validation data is given), ``lr`` and ``seconds``.
+
+    If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
+    model keeps the weights it had at the start of that epoch.
+    """
+
+    def __init__(self, model: Sequential, loss: Loss | None = None, optimizer: Optimizer | None = None,
+                 batch_size: int = 32, epochs: int = 10, seed=0, shuffle: bool = True,
+                 callbacks: Sequence[Callback] = (), scheduler: Scheduler | None = None,
+                 progress: bool = False) -> None:
+        if not isinstance(model, Sequential):
+            raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
+        self.model = model
+        self.loss = loss if loss is not None else SoftmaxCrossEntropy()
+        self.optimizer = optimizer if optimizer is not None else Adam(model.parameters())
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.rng = as_generator(seed)
+        self.shuffle = shuffle
+        self.callbacks = list(callbacks) + ([ProgressBar()] if progress else [])
+        self.scheduler = scheduler
+        self.history = History()
+        self.stop_training = False
+        self.epoch = 0
+
+    @property
+    def classification(self) -> bool:
+        return isinstance(self.loss, SoftmaxCrossEntropy)
+
+    def _check_xy(self, X, y, name="") -> tuple[np.ndarray, np.ndarray]:
+        X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        if self.classification:
+            y = check_labels(y, n_samples=X.shape[0], n_classes=self.model.n_outputs, name=f"y{name}")
+            if y.ndim == 2:
+                y = y.astype(self.model.dtype, copy=False)
+        else:
+            y = check_array(y, f"y{name}", dtype=self.model.dtype, ndim=None)
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"X{name} and y{name} have different lengths: {X.shape[0]} and {y.shape[0]}")
+        return X, y
+
+    def evaluate(self, X, y, batch_size: int = 4096) -> tuple[float, float | None]:
+        """Mean loss per sample and accuracy (None for regression) in evaluation mode."""
+        X, y = self._check_xy(X, y)
+        total, correct = 0.0, 0
+        per_sample = self.loss.reduction == "sum"
+        for i in range(0, X.shape[0], batch_size):
+            scores = self.model.forward(X[i:i + batch_size], training=False)
+            yb = y[i:i + batch_size]
+            l = self.loss.forward(scores, yb)
+            total += l if per_sample else l * scores.shape[0]
+            if self.classification:
+                correct += int(np.sum(np.argmax(scores, 1) == (yb if yb.ndim == 1 else np.argmax(yb, 1))))
+        n = X.shape[0]
+        return total / n, (correct / n if self.classification else None)
+
+    def fit(self, X, y, validation: tuple | None = None) -> History:
+        """Train for ``epochs`` epochs (fewer if a callback stops it); returns the History, which
+        also stays on ``self.history`` and grows if ``fit`` is called again."""
+        X, y = self._check_xy(X, y)
+        if validation is not None:
+            if len(validation) != 2:
+                raise ValueError("validation must be a pair (X_val, y_val)")
+            Xv, yv = self._check_xy(*validation, name="_val")
+        self.model.fit_scalers(X)
+        self.stop_training = False
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        interrupted = False
+        try:
+            for _ in range(self.epochs):
+                self.epoch += 1
+                record = self._run_epoch(X, y)
+                if validation is not None:
+                    record["val_loss"], record["val_accuracy"] = self.evaluate(Xv, yv)
+                self.history.append(record)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, record)
+                if self.scheduler is not None:
+                    if isinstance(self.scheduler, ReduceLROnPlateau):
+                        self.scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["loss"])
+                    else:
+                        self.scheduler.step()
+                if self.stop_training:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(self, interrupted)
+        return self.history
+
+    def _run_epoch(self, X: np.ndarray, y: np.ndarray) -> dict:
+        start = time.perf_counter()
+        model, loss_fn, opt = self.model, self.loss, self.optimizer
+        snapshot = model.get_state()
+        total, correct = 0.0, 0
+        sum_reduction = loss_fn.reduction == "sum"
+        for b, (xb, yb) in enumerate(minibatches(X, y, self.batch_size, self.rng, self.shuffle)):
+            scores = model.forward(xb, training=True)
+            l = loss_fn.forward(scores, yb)
+            if not math.isfinite(l):
+                model.set_state(snapshot)
+                raise TrainingDiverged(
+                    f"training diverged in epoch {self.epoch} (batch {b + 1}): the loss became {l}. "
+                    f"The model keeps its weights from the end of epoch {self.epoch - 1}. "
+                    f"Try a lower learning rate (it is {opt.lr:g}).")
+            model.backward(loss_fn.backward())
+            opt.step()
+            total += l if sum_reduction else l * xb.shape[0]
+            if self.classification:
+                pred = np.argmax(scores, axis=1)
+                correct += int(np.count_nonzero(pred == (yb if yb.ndim == 1 else np.argmax(yb, 1))))
+        if not all(np.isfinite(p.data).all() for p in model.parameters()):
+            model.set_state(snapshot)
+            raise TrainingDiverged(
+                f"training diverged in epoch {self.epoch}: the weights became NaN or infinite. "
+                f"The model keeps its weights from the end of epoch {self.epoch - 1}. "
+                f"Try a lower learning rate (it is {opt.lr:g}).")
+        n = X.shape[0]
+        return {"epoch": self.epoch, "loss": total / n,
+                "accuracy": correct / n if self.classification else None,
+                "val_loss": None, "val_accuracy": None, "lr": opt.lr,
+                "seconds": time.perf_counter() - start}

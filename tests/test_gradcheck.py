@@ -1,0 +1,108 @@
+"""A gradient check for every layer, every loss and whole models (float64, central differences)."""
+import numpy as np
+import pytest
+
+import mlplab as ml
+from mlplab import layers as L
+from mlplab.gradcheck import gradcheck, gradcheck_loss, numerical_gradient, relative_error
+
+TOL = 1e-6
+rng = np.random.default_rng(0)
+
+
+def _x(*shape):
+    return np.random.default_rng(1).standard_normal(shape)
+
+
+LAYER_CASES = {
+    "dense": lambda: L.Dense(5, 4, rng=0, dtype="float64"),
+    "sigmoid": lambda: L.Sigmoid(),
+    "tanh": lambda: L.Tanh(),
+    "relu": lambda: L.ReLU(),
+    "leaky_relu": lambda: L.LeakyReLU(0.1),
+    "identity": lambda: L.Identity(),
+    "batchnorm": lambda: _randomized_norm(L.BatchNorm(5, dtype="float64")),
+    "layernorm": lambda: _randomized_norm(L.LayerNorm(5, dtype="float64")),
+    "dropout": lambda: L.Dropout(0.4, rng=0),
+    "standardize": lambda: L.Standardize(dtype="float64").fit(_x(20, 5) * 3 + 1),
+    "minmaxscale": lambda: L.MinMaxScale(dtype="float64").fit(_x(20, 5) * 3 + 1),
+}
+
+
+def _randomized_norm(layer):
+    r = np.random.default_rng(2)
+    layer.gamma.data[:] = r.uniform(0.5, 1.5, layer.num_features)
+    layer.beta.data[:] = r.standard_normal(layer.num_features)
+    return layer
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_CASES))
+@pytest.mark.parametrize("training", [True, False])
+def test_layer_gradients(name, training):
+    layer = LAYER_CASES[name]()
+    x = _x(6, 5)
+    if name in ("relu", "leaky_relu"):
+        x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink, where the derivative is undefined
+    result = gradcheck(layer, x, training=training)
+    assert result.passed(TOL), str(result)
+    assert "input" in result.errors
+    assert len(result.errors) == 1 + len(layer.parameters())
+
+
+def test_dense_on_leading_dims():
+    layer = L.Dense(4, 3, rng=0, dtype="float64")
+    result = gradcheck(layer, _x(2, 3, 4))
+    assert result.passed(TOL), str(result)
+    assert layer.forward(_x(2, 3, 4)).shape == (2, 3, 3)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_softmax_cross_entropy_gradient(reduction):
+    s = _x(7, 4) * 3
+    y_int = np.array([0, 1, 2, 3, 0, 1, 2])
+    assert gradcheck_loss(ml.losses.SoftmaxCrossEntropy(reduction), s, y_int).passed(TOL)
+    y_soft = ml.functional.softmax(_x(7, 4))
+    assert gradcheck_loss(ml.losses.SoftmaxCrossEntropy(reduction), s, y_soft).passed(TOL)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_gradient(reduction):
+    assert gradcheck_loss(ml.losses.MeanSquaredError(reduction), _x(5, 3), _x(5, 3) + 1).passed(TOL)
+
+
+def test_whole_model_with_batchnorm_and_dropout_through_loss():
+    model = ml.mlp(6, [8, 7], 4, activation="tanh", norm="batchnorm", dropout=0.3, dtype="float64", seed=0)
+    x = _x(10, 6)
+    y = np.arange(10) % 4
+    result = gradcheck(model, x, training=True, loss=ml.losses.SoftmaxCrossEntropy(), y=y)
+    assert result.passed(TOL), str(result)
+    assert len(result.errors) == 1 + len(model.parameters())
+
+
+def test_whole_model_layernorm_sigmoid():
+    model = ml.mlp(6, [5], 3, activation="sigmoid", norm="layernorm", scaler="standard", dtype="float64", seed=1)
+    model.fit_scalers(_x(30, 6) * 2 + 3)
+    result = gradcheck(model, _x(4, 6))
+    assert result.passed(TOL), str(result)
+
+
+def test_gradcheck_detects_a_wrong_backward():
+    class Broken(L.Sigmoid):
+        def backward(self, dy):
+            return dy * self._y  # missing (1 - y)
+
+    result = gradcheck(Broken(), _x(3, 4))
+    assert not result.passed(1e-3)
+
+
+def test_numerical_gradient_and_relative_error():
+    x = np.array([1.0, 2.0, 3.0])
+    g = numerical_gradient(lambda: float(np.sum(x ** 3)), x)
+    np.testing.assert_allclose(g, 3 * x ** 2, rtol=1e-8)
+    assert relative_error(np.array([1.0]), np.array([1.0])) == 0
+    assert relative_error(np.array([1.0]), np.array([3.0])) == pytest.approx(0.5)
+
+
+def test_gradcheck_needs_float64():
+    with pytest.raises(ValueError, match="float64"):
+        gradcheck(L.Dense(3, 2, rng=0), _x(2, 3))

@@ -1,0 +1,131 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import mlplab as ml
+
+
+@pytest.fixture()
+def trained(tmp_path):
+    data = ml.data.load("digits", seed=0)
+    model = ml.mlp(64, [16, 8], 10, norm="batchnorm", dropout=0.1, scaler="standard", seed=0)
+    opt = ml.optim.Adam(model.parameters())
+    ml.Trainer(model, optimizer=opt, epochs=2).fit(data.X_train, data.y_train)
+    return model, opt, data
+
+
+def test_round_trip_predictions_and_buffers(tmp_path, trained):
+    model, opt, data = trained
+    path = ml.io.save(model, tmp_path / "m.npz", metadata={"class_names": data.class_names})
+    back = ml.io.load(path)
+    assert [type(l) for l in back.layers] == [type(l) for l in model.layers]
+    np.testing.assert_array_equal(back.decision_function(data.X_test), model.decision_function(data.X_test))
+    for a, b in zip(back.get_state(), model.get_state()):
+        np.testing.assert_array_equal(a, b)
+    assert ml.io.read_metadata(path)["metadata"]["class_names"] == data.class_names
+
+
+def test_float64_round_trip(tmp_path):
+    m = ml.mlp(3, [4], 2, dtype="float64", seed=0)
+    back = ml.io.load(ml.io.save(m, tmp_path / "m.npz"))
+    assert back.dtype == np.float64
+
+
+def test_optimizer_state_round_trip(tmp_path, trained):
+    model, opt, _ = trained
+    ml.io.save(model, tmp_path / "m.npz", optimizer=opt)
+    back = ml.io.load(tmp_path / "m.npz")
+    opt2 = ml.optim.Adam(back.parameters())
+    ml.io.load(tmp_path / "m.npz", optimizer=opt2)
+    assert opt2.t == opt.t
+    for s1, s2 in zip(opt.state, opt2.state):
+        np.testing.assert_array_equal(s1["m"], s2["m"])
+    with pytest.raises(ValueError, match="state is for optimizer 'Adam', not SGD"):
+        ml.io.restore_optimizer(ml.optim.SGD(back.parameters(), lr=0.1), tmp_path / "m.npz")
+    ml.io.save(model, tmp_path / "plain.npz")
+    with pytest.raises(ValueError, match="holds no optimizer state"):
+        ml.io.restore_optimizer(opt2, tmp_path / "plain.npz")
+
+
+def test_truncated_file(tmp_path, trained):
+    model, _, _ = trained
+    path = ml.io.save(model, tmp_path / "m.npz")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a readable mlplab model file"):
+        ml.io.load(path)
+
+
+def test_not_an_mlplab_file(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="was not written by mlplab"):
+        ml.io.load(tmp_path / "other.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable mlplab model file"):
+        ml.io.load(tmp_path / "text.npz")
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        ml.io.load(tmp_path / "missing.npz")
+
+
+def _rewrite(path, change):
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def test_wrong_shapes_and_dtypes_rejected(tmp_path, trained):
+    model, _, _ = trained
+    path = ml.io.save(model, tmp_path / "m.npz")
+
+    def bad_shape(a):
+        a["layers.1.weight"] = np.zeros((3, 3), np.float32)
+
+    _rewrite(path, bad_shape)
+    with pytest.raises(ValueError, match=r"'layers.1.weight' has shape \(3, 3\), the architecture needs \(16, 64\)"):
+        ml.io.load(path)
+
+    path = ml.io.save(model, tmp_path / "m2.npz")
+    _rewrite(path, lambda a: a.update({"layers.1.bias": a["layers.1.bias"].astype(np.float64)}))
+    with pytest.raises(ValueError, match="dtype float64, expected float32"):
+        ml.io.load(path)
+
+    path = ml.io.save(model, tmp_path / "m3.npz")
+    _rewrite(path, lambda a: a.pop("layers.1.bias"))
+    with pytest.raises(ValueError, match="missing array 'layers.1.bias'"):
+        ml.io.load(path)
+
+
+def test_pickled_object_arrays_are_refused(tmp_path, trained):
+    model, _, _ = trained
+    path = ml.io.save(model, tmp_path / "m.npz")
+
+    def inject(a):
+        a["layers.1.weight"] = np.array([{"evil": 1}], dtype=object)
+
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    inject(arrays)
+    np.savez(path, **arrays)  # needs pickle for the object array
+    with pytest.raises(ValueError, match="not a readable mlplab model file"):
+        ml.io.load(path)
+
+
+def test_foreign_header(tmp_path):
+    blob = json.dumps({"format": "something-else"}).encode()
+    np.savez(tmp_path / "x.npz", __mlplab__=np.frombuffer(blob, np.uint8))
+    with pytest.raises(ValueError, match="format 'something-else'"):
+        ml.io.load(tmp_path / "x.npz")
+
+
+def test_save_is_atomic_on_failure(tmp_path, trained):
+    model, _, _ = trained
+    path = ml.io.save(model, tmp_path / "m.npz")
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        ml.io.save(model, path, metadata={"bad": object()})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+    assert zipfile.is_zipfile(path)
