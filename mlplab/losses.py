@@ -2,6 +2,9 @@
 
 ``reduction="mean"`` divides the batch total by the batch size ``N`` (the gradient too);
 ``reduction="sum"`` keeps the total, as labs that sum the batch gradient do.
+
+Every loss takes optional per-sample weights ``w (N,)``: the total becomes ``Σ_n w_n L_n`` and
+``"mean"`` divides by ``Σ_n w_n`` instead of ``N``.
 """
 from __future__ import annotations
 
@@ -10,24 +13,46 @@ import numpy as np
 from . import functional as F
 from ._validation import check_choice
 
-__all__ = ["Loss", "SoftmaxCrossEntropy", "MeanSquaredError", "LOSSES"]
+__all__ = ["Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "LOSSES"]
 
 
 class Loss:
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = check_choice(reduction, {"mean", "sum"}, "reduction")
 
-    def _reduce(self, total: float, n: int) -> float:
-        return total / n if self.reduction == "mean" else total
+    def _weights(self, sample_weight, n: int, dtype) -> None:
+        """Store per-sample weights (or None) and the divisor of the "mean" reduction."""
+        if sample_weight is None:
+            self._w, total = None, n
+        else:
+            w = np.asarray(sample_weight, dtype=dtype)
+            if w.shape != (n,):
+                raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+            if not np.isfinite(w).all() or (w < 0).any():
+                raise ValueError("sample_weight must be finite and non-negative")
+            self._w, total = w, float(w.sum())
+        self._div = (total if total > 0 else 1.0) if self.reduction == "mean" else 1.0
 
-    def forward(self, scores: np.ndarray, y: np.ndarray) -> float:
+    def _weighted_total(self, per_sample: np.ndarray) -> float:
+        if self._w is not None:
+            per_sample = per_sample * self._w
+        return float(np.sum(per_sample, dtype=np.float64)) / self._div
+
+    def _scale_grad(self, grad: np.ndarray) -> np.ndarray:
+        if self._w is not None:
+            grad *= self._w.reshape(-1, *([1] * (grad.ndim - 1)))
+        if self._div != 1.0:
+            grad /= grad.dtype.type(self._div)
+        return grad
+
+    def forward(self, scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         raise NotImplementedError
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
 
-    def __call__(self, scores, y) -> float:
-        return self.forward(scores, y)
+    def __call__(self, scores, y, sample_weight=None) -> float:
+        return self.forward(scores, y, sample_weight)
 
     def config(self) -> dict:
         return {"reduction": self.reduction}
@@ -46,7 +71,7 @@ class SoftmaxCrossEntropy(Loss):
     Shapes: ``scores (N, C)``; ``y (N,)`` integers in ``[0, C)`` or ``(N, C)`` rows.
     """
 
-    def forward(self, scores, y):
+    def forward(self, scores, y, sample_weight=None):
         scores = np.asarray(scores)
         if scores.ndim != 2:
             raise ValueError(f"scores must have shape (N, C), got {scores.shape}")
@@ -60,14 +85,16 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"integer class labels expected, got dtype {y.dtype}")
             if n and (y.min() < 0 or y.max() >= c):
                 raise ValueError(f"labels must lie in [0, {c}) for {c} output scores; got {y.min()}..{y.max()}")
-            total = -float(np.sum(logp[np.arange(n), y], dtype=np.float64))
+            per_sample = -logp[np.arange(n), y]
         elif y.shape == scores.shape:
-            total = -float(np.sum(y * logp, dtype=np.float64))
+            per_sample = -np.sum(y * logp, axis=1)
         else:
             raise ValueError(f"labels must be (N,) integers or (N, {c}) rows, got shape {y.shape}")
+        self._weights(sample_weight, n, scores.dtype)
+        loss = self._weighted_total(per_sample)
         self._p = np.exp(logp, out=logp)
         self._y = y
-        return self._reduce(total, n)
+        return loss
 
     def backward(self):
         grad = self._p.copy()
@@ -76,17 +103,45 @@ class SoftmaxCrossEntropy(Loss):
             grad[np.arange(n), self._y] -= 1
         else:
             grad -= self._y
-        if self.reduction == "mean":
-            grad /= n
-        return grad
+        return self._scale_grad(grad)
+
+
+class BinaryCrossEntropy(Loss):
+    """Sigmoid followed by binary cross-entropy, fused, for binary and multilabel targets.
+
+    With ``p = σ(s)`` elementwise and targets ``y ∈ [0, 1]`` of the same shape::
+
+        L = Σ_n Σ_j [softplus(s_nj) - y_nj s_nj]     (÷ N for reduction="mean")
+          = Σ_n Σ_j -[y log p + (1 - y) log(1 - p)]
+        ∂L/∂s = p - y                                 (÷ N for reduction="mean")
+
+    ``softplus(s) = log(1 + e^s)`` is computed as ``max(s, 0) + log1p(e^{-|s|})``, finite for
+    any finite ``s``. Shapes: ``scores (N, K)`` and ``y (N, K)``, or ``(N, 1)`` and ``(N,)``.
+    """
+
+    def forward(self, scores, y, sample_weight=None):
+        scores = np.asarray(scores)
+        y = np.asarray(y, dtype=scores.dtype)
+        if y.ndim == 1 and scores.ndim == 2 and scores.shape[1] == 1:
+            y = y[:, None]
+        if y.shape != scores.shape:
+            raise ValueError(f"targets must have the shape of the scores {scores.shape}, got {y.shape}")
+        softplus = np.maximum(scores, 0) + np.log1p(np.exp(-np.abs(scores)))
+        per_sample = np.sum(softplus - y * scores, axis=tuple(range(1, scores.ndim)))
+        self._weights(sample_weight, scores.shape[0], scores.dtype)
+        self._p, self._y = F.sigmoid(scores), y
+        return self._weighted_total(per_sample)
+
+    def backward(self):
+        return self._scale_grad(self._p - self._y)
 
 
 class MeanSquaredError(Loss):
     """Squared error ``L = Σ_n Σ_j (s_nj - y_nj)²``, divided by ``N·C`` for ``reduction="mean"``
-    (PyTorch's ``MSELoss``); ``∂L/∂s = 2 (s - y)`` with the same divisor.
-    Shapes: ``scores (N, C)`` and ``y (N, C)``, or both ``(N,)``."""
+    (PyTorch's ``MSELoss``); ``∂L/∂s = 2 (s - y)`` with the same divisor. With sample weights the
+    "mean" divisor is ``C · Σ w_n``. Shapes: ``scores (N, C)`` and ``y (N, C)``, or ``(N, 1)`` and ``(N,)``."""
 
-    def forward(self, scores, y):
+    def forward(self, scores, y, sample_weight=None):
         scores = np.asarray(scores)
         y = np.asarray(y, dtype=scores.dtype)
         if y.shape != scores.shape:
@@ -95,11 +150,16 @@ class MeanSquaredError(Loss):
             else:
                 raise ValueError(f"targets must have the shape of the scores {scores.shape}, got {y.shape}")
         self._diff = scores - y
-        self._div = scores.size if self.reduction == "mean" else 1
-        return float(np.sum(self._diff * self._diff, dtype=np.float64)) / self._div
+        n = scores.shape[0]
+        self._weights(sample_weight, n, scores.dtype)
+        if self.reduction == "mean":
+            self._div *= scores.size // max(n, 1)
+        per_sample = np.sum(self._diff * self._diff, axis=tuple(range(1, scores.ndim)))
+        return self._weighted_total(per_sample)
 
     def backward(self):
-        return self._diff * (2.0 / self._div)
+        return self._scale_grad(2.0 * self._diff)
 
 
-LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
+LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,
+          "mse": MeanSquaredError}

@@ -13,7 +13,7 @@ import numpy as np
 from ._files import atomic_write_text
 from ._validation import as_generator, check_array, check_labels, check_positive_int
 from .callbacks import Callback, ProgressBar
-from .data.batching import minibatches
+from .data.batching import batch_indices, take
 from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
@@ -146,10 +146,19 @@ class Trainer:
         n = X.shape[0]
         return total / n, (correct / n if self.classification else None)
 
-    def fit(self, X, y, validation: tuple | None = None) -> History:
+    def fit(self, X, y, validation: tuple | None = None, sample_weight=None) -> History:
         """Train for ``epochs`` epochs (fewer if a callback stops it); returns the History, which
-        also stays on ``self.history`` and grows if ``fit`` is called again."""
+        also stays on ``self.history`` and grows if ``fit`` is called again.
+
+        ``sample_weight (N,)``, if given, weights each sample's loss (see :mod:`mlplab.losses`).
+        """
         X, y = self._check_xy(X, y)
+        if sample_weight is not None:
+            sample_weight = check_array(sample_weight, "sample_weight", dtype=self.model.dtype, ndim=1)
+            if sample_weight.shape[0] != X.shape[0]:
+                raise ValueError(f"sample_weight has {sample_weight.shape[0]} entries for {X.shape[0]} samples")
+            if (sample_weight < 0).any():
+                raise ValueError("sample_weight must be non-negative")
         if validation is not None:
             if len(validation) != 2:
                 raise ValueError("validation must be a pair (X_val, y_val)")
@@ -162,7 +171,7 @@ class Trainer:
         try:
             for _ in range(self.epochs):
                 self.epoch += 1
-                record = self._run_epoch(X, y)
+                record = self._run_epoch(X, y, sample_weight)
                 if validation is not None:
                     record["val_loss"], record["val_accuracy"] = self.evaluate(Xv, yv)
                 self.history.append(record)
@@ -183,15 +192,17 @@ class Trainer:
                 cb.on_train_end(self, interrupted)
         return self.history
 
-    def _run_epoch(self, X: np.ndarray, y: np.ndarray) -> dict:
+    def _run_epoch(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> dict:
         start = time.perf_counter()
         model, loss_fn, opt = self.model, self.loss, self.optimizer
         snapshot = model.get_state()
         total, correct = 0.0, 0
         sum_reduction = loss_fn.reduction == "sum"
-        for b, (xb, yb) in enumerate(minibatches(X, y, self.batch_size, self.rng, self.shuffle)):
+        for b, idx in enumerate(batch_indices(X.shape[0], self.batch_size, self.rng, self.shuffle)):
+            xb, yb = take(X, idx), take(y, idx)
+            wb = None if sample_weight is None else take(sample_weight, idx)
             scores = model.forward(xb, training=True)
-            l = loss_fn.forward(scores, yb)
+            l = loss_fn.forward(scores, yb, wb)
             if not math.isfinite(l):
                 model.set_state(snapshot)
                 raise TrainingDiverged(

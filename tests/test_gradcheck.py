@@ -106,3 +106,35 @@ def test_numerical_gradient_and_relative_error():
 def test_gradcheck_needs_float64():
     with pytest.raises(ValueError, match="float64"):
         gradcheck(L.Dense(3, 2, rng=0), _x(2, 3))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_binary_cross_entropy_gradient_and_value(reduction):
+    s = _x(5, 3) * 4
+    y = (np.random.default_rng(3).random((5, 3)) > 0.5).astype(float)
+    loss = ml.losses.BinaryCrossEntropy(reduction)
+    assert gradcheck_loss(loss, s, y).passed(TOL)
+    p = 1 / (1 + np.exp(-s))
+    direct = -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) / (5 if reduction == "mean" else 1)
+    assert loss.forward(s, y) == pytest.approx(direct, rel=1e-12)
+    assert np.isfinite(loss.forward(np.array([[1e4, -1e4]]), np.array([[0.0, 1.0]])))
+
+
+def test_weighted_losses_gradients():
+    s = _x(6, 4)
+    w = np.array([0.5, 2, 1, 0, 3, 1.5])
+    y = np.array([0, 1, 2, 3, 0, 1])
+    for loss in (ml.losses.SoftmaxCrossEntropy(), ml.losses.SoftmaxCrossEntropy("sum")):
+        loss.forward(s, y, w)
+        g = loss.backward()
+        num = numerical_gradient(lambda: loss.forward(s, y, w), s)
+        assert relative_error(g, num) < TOL
+    mse = ml.losses.MeanSquaredError()
+    t = _x(6, 4) + 1
+    mse.forward(s, t, w)
+    g = mse.backward()
+    assert relative_error(g, numerical_gradient(lambda: mse.forward(s, t, w), s)) < TOL
+    # weighted mean = Σ w l / Σ w
+    ce = ml.losses.SoftmaxCrossEntropy()
+    per = -ml.functional.log_softmax(s)[np.arange(6), y]
+    assert ce.forward(s, y, w) == pytest.approx(np.sum(w * per) / w.sum())

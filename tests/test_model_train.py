@@ -259,3 +259,24 @@ def test_mlp_builder_structure():
     he = ml.mlp(1000, [500], 3, init="he", seed=0).layers[0].weight.data
     assert abs(he.std() - np.sqrt(2 / 1000)) < 0.002
     assert all(p.decay == (p.name == "weight") for p in m.parameters())
+
+
+def test_sample_weight_equals_repeating_samples():
+    """Weight 2 on a sample is the same as that sample appearing twice (full-batch, sum reduction)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 3))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    w = np.array([1, 2, 1, 1, 3, 1], dtype=float)
+    Xr, yr = np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
+
+    def train(X, y, w):
+        m = ml.mlp(3, [4], 3, dtype="float64", seed=0)
+        opt = ml.optim.SGD(m.parameters(), lr=0.1)
+        ml.Trainer(m, ml.losses.SoftmaxCrossEntropy("sum"), opt, batch_size=100, epochs=3, shuffle=False).fit(
+            X, y, sample_weight=w)
+        return m.get_state()
+
+    for a, b in zip(train(X, y, w), train(Xr, yr, None)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    with pytest.raises(ValueError, match="sample_weight has 5 entries for 6 samples"):
+        ml.Trainer(ml.mlp(3, [4], 3)).fit(X, y, sample_weight=w[:5])

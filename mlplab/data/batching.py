@@ -7,7 +7,23 @@ import numpy as np
 
 from .._validation import as_generator, check_positive_int
 
-__all__ = ["minibatches", "stratified_split"]
+__all__ = ["minibatches", "batch_indices", "stratified_split"]
+
+
+def batch_indices(n: int, batch_size: int, rng=None, shuffle: bool = True) -> Iterator[np.ndarray | slice]:
+    """Index sets of one epoch over ``n`` samples: slices in order, or chunks of a permutation drawn
+    from ``rng`` when ``shuffle``. The last one may be shorter than ``batch_size``."""
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if n == 0:
+        raise ValueError("cannot make mini-batches from empty data")
+    order = as_generator(rng).permutation(n) if shuffle else None
+    for start in range(0, n, batch_size):
+        yield slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+
+
+def take(a: np.ndarray, idx: np.ndarray | slice) -> np.ndarray:
+    """Rows ``idx`` of ``a``: a view for a slice, one gathered contiguous copy for an index array."""
+    return a[idx] if isinstance(idx, slice) else np.take(a, idx, axis=0)
 
 
 def minibatches(X: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, rng=None,
@@ -18,21 +34,11 @@ def minibatches(X: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32
     every sample appears exactly once and the last batch may be shorter than ``batch_size``.
     Shapes: ``X (N, ...)``, ``y (N, ...)`` or None; batches ``(B, ...)`` with ``B ≤ batch_size``.
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
     n = X.shape[0]
     if y is not None and y.shape[0] != n:
         raise ValueError(f"X and y have different lengths: {n} and {y.shape[0]}")
-    if n == 0:
-        raise ValueError("cannot make mini-batches from empty data")
-    order = as_generator(rng).permutation(n) if shuffle else None
-    for start in range(0, n, batch_size):
-        if order is None:
-            sl = slice(start, start + batch_size)
-            yield X[sl], (None if y is None else y[sl])
-        else:
-            idx = order[start:start + batch_size]
-            # np.take with a sorted-free index gathers into one new contiguous block
-            yield np.take(X, idx, axis=0), (None if y is None else np.take(y, idx, axis=0))
+    for idx in batch_indices(n, batch_size, rng, shuffle):
+        yield take(X, idx), (None if y is None else take(y, idx))
 
 
 def stratified_split(y: np.ndarray, test_size: float | int, rng=None) -> tuple[np.ndarray, np.ndarray]:
