@@ -283,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_data_parser(sub)
+    from .labs.cli import add_lab_parser
+
+    add_lab_parser(sub)
     return parser
 
 

@@ -10,7 +10,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ._files import atomic_savefig  # noqa: E402
 
-__all__ = ["training_curves", "save"]
+__all__ = ["training_curves", "save", "OPTIMIZER_COLORS", "optimizer_color"]
+
+#: one colour per optimizer, the same in every figure of every lab
+OPTIMIZER_COLORS = {
+    "sgd": "tab:blue", "momentum": "tab:orange", "nesterov": "tab:brown", "adagrad": "tab:green",
+    "rmsprop": "tab:purple", "adam": "tab:red", "adamw": "tab:pink", "sklearn": "tab:gray",
+}
+
+
+def optimizer_color(name: str) -> str:
+    return OPTIMIZER_COLORS.get(name.lower(), "black")
 
 
 def save(fig, path: str | os.PathLike, dpi: int = 120) -> None:

@@ -1,0 +1,42 @@
+"""The course labs as reproducible experiments: ``mlplab lab NAME``.
+
+Each lab is a module in this package defining ``NAME``, ``DESCRIPTION`` (one line) and
+``run(ctx: LabContext) -> None``; it trains, draws its figures into ``ctx.out_dir`` and fills
+``ctx.report``. The registry below lists them in the order of the course.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .base import LabContext, Report, run_lab
+
+__all__ = ["LABS", "get_lab", "LabContext", "Report", "run_lab"]
+
+#: lab name -> module name inside mlplab.labs
+LABS: dict[str, str] = {
+    "dnn": "dnn",
+    "optimizers": "optimizers",
+    "optimizer-race": "optimizer_race",
+    "batchnorm": "batchnorm",
+    "overfitting": "overfitting",
+    "fc-net": "fc_net",
+    "arem": "arem",
+}
+
+
+def get_lab(name: str):
+    """The lab module for ``name``; ``ValueError`` listing the labs if unknown."""
+    if name not in LABS:
+        raise ValueError(f"unknown lab {name!r}; expected one of {', '.join(LABS)} (see 'mlplab lab list')")
+    return importlib.import_module(f"{__name__}.{LABS[name]}")
+
+
+def available_labs() -> dict[str, str]:
+    """``{name: description}`` of the labs whose modules exist."""
+    out = {}
+    for name in LABS:
+        try:
+            out[name] = get_lab(name).DESCRIPTION
+        except ModuleNotFoundError:
+            continue
+    return out
