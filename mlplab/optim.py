@@ -87,9 +87,22 @@ class Optimizer:
                 "state": [{k: v.copy() for k, v in s.items()} for s in self.state]}
 
     def load_state_dict(self, sd: dict) -> None:
-        """Restore what :meth:`state_dict` returned; checks type, parameter count and shapes."""
-        if sd.get("type") != type(self).__name__:
-            raise ValueError(f"state is for optimizer {sd.get('type')!r}, not {type(self).__name__}")
+        """Restore what :meth:`state_dict` returned; checks type, parameter count, shapes and
+        hyper-parameters, and changes nothing unless everything is valid."""
+        if not isinstance(sd, dict):
+            raise TypeError(f"load_state_dict expects the dict returned by state_dict(), got {type(sd).__name__}")
+        missing = [k for k in ("type", "t", "state") if k not in sd]
+        if missing:
+            raise ValueError(f"state_dict is missing {missing}; expected the dict returned by state_dict()")
+        if sd["type"] != type(self).__name__:
+            raise ValueError(f"state is for optimizer {sd['type']!r}, not {type(self).__name__}")
+        known = self.hyperparameters()
+        hp = dict(sd.get("hyperparameters") or {})
+        unknown = sorted(set(hp) - set(known))
+        if unknown:
+            raise ValueError(f"state_dict has unknown hyperparameters {unknown} for {type(self).__name__}; "
+                             f"expected {sorted(known)}")
+        checked = type(self)(self.params, **{**known, **hp})  # the constructor validates the values
         states = sd["state"]
         if len(states) != len(self.params):
             raise ValueError(f"state has {len(states)} parameter entries, the optimizer has {len(self.params)}")
@@ -103,8 +116,8 @@ class Optimizer:
             new.append({k: np.array(v, dtype=p.data.dtype) for k, v in s.items()})
         self.state = new
         self.t = int(sd["t"])
-        for k, v in sd.get("hyperparameters", {}).items():
-            setattr(self, k, v)
+        for k in known:
+            setattr(self, k, getattr(checked, k))
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
@@ -315,9 +328,9 @@ class StepLR(Scheduler):
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
         super().__init__(optimizer)
-        if step_size < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
+            raise ValueError(f"step_size must be an integer >= 1, got {step_size!r}")
+        self.step_size, self.gamma = int(step_size), _check_hyper("gamma", gamma, low_open=True)
 
     def lr_at(self, epoch):
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -341,7 +354,9 @@ class CosineAnnealingLR(Scheduler):
         super().__init__(optimizer)
         if T_max < 1:
             raise ValueError(f"T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.T_max, self.eta_min = int(T_max), _check_hyper("eta_min", eta_min)
+        if self.eta_min > self.base_lr:
+            raise ValueError(f"eta_min ({eta_min}) must not exceed the initial learning rate ({self.base_lr})")
 
     def lr_at(self, epoch):
         e = min(epoch, self.T_max)
@@ -360,8 +375,11 @@ class ReduceLROnPlateau(Scheduler):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         self.mode, self.factor, self.patience = mode, float(factor), int(patience)
-        self.threshold, self.min_lr = float(threshold), float(min_lr)
+        self.threshold = _check_hyper("threshold", threshold)
+        self.min_lr = _check_hyper("min_lr", min_lr)
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_epochs = 0
 
