@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser", "TRAIN_DEFAULTS"]
 TRAIN_DEFAULTS = {
     "dataset": "digits", "hidden": "128,64", "activation": "relu", "norm": None, "dropout": 0.2,
     "init": None, "scaler": "standard", "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
-    "batch_size": 32, "epochs": 50, "seed": 0, "dtype": "float32",
+    "batch_size": 32, "epochs": 50, "seed": 0, "dtype": "float32", "split": None, "n_train": None,
 }
 
 
@@ -54,6 +54,9 @@ def _add_train_parser(sub) -> None:
                    "options given on the command line win")
     p.add_argument("--dataset", help="dataset name (see 'mlplab data list')")
     p.add_argument("--data-home", type=Path, help="dataset folder (default: $MLPLAB_DATA or the user cache)")
+    p.add_argument("--split", choices=["rows", "recordings"], help="arem only: random rows (as the original lab) "
+                   "or whole recordings on each side (honest generalisation)")
+    p.add_argument("--n-train", type=int, help="use a seeded stratified subset of this many training samples")
     p.add_argument("--hidden", help="hidden layer sizes, comma-separated, e.g. 128,64")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden-layer activation")
     p.add_argument("--norm", choices=sorted(NORMS), help="normalization after each hidden Dense layer")
@@ -149,6 +152,12 @@ def train_run(opts: dict, out: Path | None = None, data_home: Path | None = None
     from .train import Trainer
 
     load_kwargs = {"seed": opts["seed"], "dtype": opts["dtype"]}
+    if opts.get("split") is not None:
+        if opts["dataset"] != "arem":
+            raise ValueError(f"--split applies to the arem dataset only, not {opts['dataset']!r}")
+        load_kwargs["split"] = opts["split"]
+    if opts.get("n_train") is not None:
+        load_kwargs["n_train"] = opts["n_train"]
     if data_home is not None:
         load_kwargs["data_home"] = data_home
     ds = mdata.load(opts["dataset"], **load_kwargs)

@@ -85,3 +85,15 @@ def test_help_explains_every_option():
     top = subprocess.run([sys.executable, "-m", "mlplab.cli", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "train" in top and "predict" in top
+
+
+def test_split_option_only_for_arem(tmp_path, capsys):
+    assert main(["train", "--split", "recordings", "--no-progress", "--out", str(tmp_path / "s")]) == 2
+    assert "--split applies to the arem dataset only" in capsys.readouterr().err
+
+
+def test_n_train_subset(tmp_path):
+    assert main(["train", "--n-train", "300", "--epochs", "2", "--no-compare", "--no-progress",
+                 "--out", str(tmp_path / "n")]) == 0
+    results = json.loads((tmp_path / "n" / "results.json").read_text())
+    assert results["data"]["n_train"] == 300

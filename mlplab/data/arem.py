@@ -94,7 +94,8 @@ def split_recordings(groups: np.ndarray, test_size: float, rng: np.random.Genera
     the test side. Both index arrays are sorted.
     """
     if not (isinstance(test_size, float) and 0.0 < test_size < 1.0):
-        raise ValueError(f"test_size for a split by recordings must be a fraction in (0, 1); got {test_size!r}")
+        raise ValueError(f"a split by recordings takes a fraction in (0, 1) of each activity's recordings "
+                         f"(test_size, val_size); got {test_size!r}")
     names = list(dict.fromkeys(groups.tolist()))  # recordings in order of appearance
     test_names: set[str] = set()
     for activity in AREM_ACTIVITIES:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
+from .._files import atomic_open
 from .registry import AREM_ACTIVITIES, DatasetSpec, FileSpec, get_spec, REGISTRY
 
 __all__ = [
@@ -145,19 +146,12 @@ def _read_sums(path: Path) -> dict[str, str]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        f.write(data)
 
 
 def expected_digests(name: str, data_home: str | PathLike | None = None) -> dict[str, str | None]:
-    """``{path inside data_home: expected SHA-256}`` for each file of ``name``, required ones first.
+    """``{path inside data_home: expected SHA-256}`` for each file of ``name``, in registry order.
 
     For CIFAR-10 the digests come from ``cifar10/SHA256SUMS`` (None where that record is missing).
     """
@@ -178,10 +172,11 @@ def _pooch_retrieve(url: str, known_hash: str | None, fname: str, path: Path, pr
         return pooch.retrieve(url, known_hash=known_hash, fname=fname, path=path, processor=processor,
                               progressbar=progress)
     except ValueError as exc:
-        m = re.search(r"expected (\S+) but got (\S+?)\.", str(exc))
-        if m and "hash" in str(exc):
-            algo, _, expected = m.group(1).rpartition(":")
-            raise ChecksumError(url, expected, m.group(2), algorithm=algo or "sha256",
+        if known_hash is not None and "hash" in str(exc).lower():
+            m = re.search(r"expected (\S+) but got (\S+?)\.", str(exc))
+            algo, _, expected = (m.group(1) if m else known_hash).rpartition(":")
+            raise ChecksumError(url, expected, m.group(2) if m else "(see pooch's message above)",
+                                algorithm=algo or "sha256",
                                 hint="The download was deleted. Try again later or from another mirror "
                                      f"(base_url / ${ENV_BASE_URL}); if it keeps failing the file changed "
                                      "upstream.") from exc
@@ -232,7 +227,14 @@ def _install_cifar10(spec: DatasetSpec, home: Path, download: bool, base_url: st
             have_archive = False
     if not have_archive:
         if not download:
-            raise FileNotFoundError(_missing_message(spec, home, [f.path for f in spec.files if f.required]))
+            missing = [f.path for f in spec.files if f.required and not (home / f.path).is_file()]
+            if missing:
+                raise FileNotFoundError(_missing_message(spec, home, missing))
+            raise FileNotFoundError(
+                f"cifar10: the unpacked batches in {folder / _CIFAR10_DIR} have no digest record ({CIFAR10_SUMS}) "
+                f"and the archive {archive} is not there to verify them, so they are not used. Put the original "
+                f"{spec.archive.fname} into {folder} (it is checked against its published MD5 and unpacked), or "
+                "allow the download (download=True, `mlplab data fetch cifar10`).")
         url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
         log.info("downloading %s from %s", archive, url)
         _pooch_retrieve(url, spec.archive.known_hash, spec.archive.fname, folder, progress)
@@ -256,7 +258,7 @@ def _install_cifar10(spec: DatasetSpec, home: Path, download: bool, base_url: st
         dest = folder / _CIFAR10_DIR
         dest.mkdir(parents=True, exist_ok=True)
         lines = []
-        for p in sorted(x for x in src.iterdir() if x.is_file()):
+        for p in sorted(x for x in src.iterdir() if x.is_file() and not x.is_symlink()):
             lines.append(f"{sha256_file(p)}  {_CIFAR10_DIR}/{p.name}\n")
             os.replace(p, dest / p.name)
         _write_atomic(home / CIFAR10_SUMS, "".join(lines).encode())
@@ -266,31 +268,38 @@ def _install_cifar10(spec: DatasetSpec, home: Path, download: bool, base_url: st
 
 
 _AREM_MEMBER = re.compile(r"(?:^|/)((?:%s)/dataset\d+\.csv|bendingType\.pdf|sensorsPlacement\.pdf)$"
-                          % "|".join(AREM_ACTIVITIES))
+                          % "|".join(AREM_ACTIVITIES), re.IGNORECASE)
 
 
-def _arem_members(root: Path) -> dict[str, bytes]:
-    """``{path inside arem/: bytes}`` of every AReM file found under ``root``, in nested zips too."""
-    found: dict[str, bytes] = {}
+def _arem_members(root: Path) -> dict[str, list[bytes]]:
+    """``{path inside arem/: [bytes, ...]}`` of every AReM file found under ``root``, in nested zips too.
+
+    A name can have several candidates (e.g. a copy in another folder of the archive); the caller
+    keeps the one whose digest is the expected one.
+    """
+    import io
+
+    found: dict[str, list[bytes]] = {}
 
     def take(name: str, read) -> None:
-        m = _AREM_MEMBER.search(name.replace("\\", "/"))
-        if m and not name.replace("\\", "/").split("/")[-1].startswith("._"):
-            found.setdefault(m.group(1), read())
+        name = name.replace("\\", "/")
+        m = _AREM_MEMBER.search(name)
+        if m and not name.split("/")[-1].startswith("._"):  # skip macOS resource forks
+            key = m.group(1)
+            key = key if "/" not in key else key.split("/")[0].lower() + "/" + key.split("/")[1]
+            found.setdefault(key, []).append(read())
 
     def scan_zip(zf: zipfile.ZipFile, depth: int) -> None:
         for info in zf.infolist():
             if info.is_dir():
                 continue
-            if info.filename.lower().endswith(".zip") and depth < 2:
-                import io
-
+            if info.filename.lower().endswith(".zip") and depth < 3:
                 scan_zip(zipfile.ZipFile(io.BytesIO(zf.read(info))), depth + 1)
             else:
                 take(info.filename, lambda info=info: zf.read(info))
 
     for p in sorted(root.rglob("*")):
-        if not p.is_file():
+        if not p.is_file() or p.is_symlink():
             continue
         if p.suffix.lower() == ".zip":
             with zipfile.ZipFile(p) as zf:
@@ -311,8 +320,16 @@ def _install_arem(spec: DatasetSpec, home: Path, wanted: list[FileSpec], base_ur
     try:
         url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
         log.info("downloading AReM from %s", url)
-        _pooch_retrieve(url, spec.archive.known_hash, spec.archive.fname, tmp, progress,
-                        processor=pooch.Unzip(extract_dir="unzipped"))
+        # No digest is published for this zip (every file in it is checked below), so pooch's advice to
+        # record the zip's hash is not shown.
+        plog = pooch.get_logger()
+        level = plog.level
+        plog.setLevel(logging.WARNING)
+        try:
+            _pooch_retrieve(url, spec.archive.known_hash, spec.archive.fname, tmp, progress,
+                            processor=pooch.Unzip(extract_dir="unzipped"))
+        finally:
+            plog.setLevel(level)
         members = _arem_members(tmp / "unzipped")
         checked: dict[Path, bytes] = {}
         for f in wanted:
@@ -322,12 +339,12 @@ def _install_arem(spec: DatasetSpec, home: Path, wanted: list[FileSpec], base_ur
                     raise DownloadError(f"the AReM archive from {url} has no {rel}; expected the 88 recordings in "
                                         f"{len(AREM_ACTIVITIES)} activity folders")
                 continue
-            actual = hashlib.sha256(members[rel]).hexdigest()
-            if actual != f.sha256:
-                raise ChecksumError(f"{rel} in {url}", f.sha256, actual,
+            digests = [hashlib.sha256(b).hexdigest() for b in members[rel]]
+            if f.sha256 not in digests:
+                raise ChecksumError(f"{rel} in {url}", f.sha256, digests[0],
                                     hint="Nothing was written. The archive differs from the original release; "
                                          "put the original files into the data folder yourself.")
-            checked[home / f.path] = members[rel]
+            checked[home / f.path] = members[rel][digests.index(f.sha256)]
         for path, data in checked.items():  # everything checked before anything is written
             _write_atomic(path, data)
         log.info("wrote %d AReM files into %s", len(checked), folder)
@@ -380,7 +397,9 @@ class DatasetStatus:
     """What is on disk for one dataset.
 
     ``present``: every required file exists. ``verified``: every present file matched its digest
-    (None when not checked or nothing to check). ``problems``: one line per missing or bad file.
+    (None when not checked or nothing to check). ``n_files``/``n_present``: files known / on disk
+    (optional ones included, e.g. the AReM PDFs). ``size_bytes``: bytes on disk; ``expected_size``:
+    bytes of the required files when complete. ``problems``: one line per missing or bad file.
     """
 
     name: str
@@ -428,7 +447,7 @@ def status(name: str, data_home: str | PathLike | None = None, verify: bool = Tr
     if verify and n_present == 0:
         verified = None
     return DatasetStatus(spec.name, spec.title, home / spec.folder, present, verified,
-                         sum(f.required for f in spec.files), n_present, size, spec.size_bytes, problems)
+                         len(spec.files), n_present, size, spec.size_bytes, problems)
 
 
 def list_datasets(data_home: str | PathLike | None = None, verify: bool = True) -> list[DatasetStatus]:

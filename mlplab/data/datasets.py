@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Callable
+from typing import Callable, Union
 
 import numpy as np
 
@@ -28,6 +28,9 @@ __all__ = ["Dataset", "load", "DATASETS", "SCALINGS", "load_digits", "load_mnist
            "load_cifar10", "load_arem"]
 
 log = logging.getLogger(__name__)
+
+Seed = Union[int, np.random.Generator, None]
+Scale = Union[str, bool, None]
 
 #: Values of the ``scale`` option (besides ``"auto"``): raw values, divided by the format's maximum, standardized.
 SCALINGS = (None, "unit", "standard")
@@ -183,9 +186,10 @@ def _pixel_names(image_shape: tuple[int, ...]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ loaders
 
-def load_digits(test_size: float | int = 0.2, seed=0, dtype="float32", scale="auto", flatten: bool = True,
-                val_size: float | int | None = None, n_train: int | None = None, data_home=None,
-                download: bool = True, base_url: str | None = None, progress: bool = True) -> Dataset:
+def load_digits(test_size: float | int = 0.2, seed: Seed = 0, dtype: str | np.dtype = "float32",
+                scale: Scale = "auto", flatten: bool = True, val_size: float | int | None = None,
+                n_train: int | None = None, data_home: str | PathLike | None = None, download: bool = True,
+                base_url: str | None = None, progress: bool = True) -> Dataset:
     """The 8x8 digits bundled with scikit-learn (1797 images, values 0..16), with a seeded stratified
     train/test split (``test_size``). ``scale="auto"`` (or True) divides by 16; ``data_home``,
     ``download``, ``base_url`` and ``progress`` are accepted for a uniform call and ignored.
@@ -230,8 +234,9 @@ def _hint(name: str) -> str:
 
 
 def load_mnist(data_home: str | PathLike | None = None, download: bool = True, base_url: str | None = None,
-               progress: bool = True, flatten: bool = True, scale="auto", val_size: float | int | None = None,
-               n_train: int | None = None, seed=0, dtype="float32") -> Dataset:
+               progress: bool = True, flatten: bool = True, scale: Scale = "auto",
+               val_size: float | int | None = None, n_train: int | None = None, seed: Seed = 0,
+               dtype: str | np.dtype = "float32") -> Dataset:
     """MNIST from its four IDX ``.gz`` files: 60000 training and 10000 test images of 28x28.
 
     Shapes: ``X (N, 784)`` or ``(N, 28, 28)`` with ``flatten=False``; ``y (N,)`` in 0..9.
@@ -242,9 +247,9 @@ def load_mnist(data_home: str | PathLike | None = None, download: bool = True, b
 
 
 def load_fashion_mnist(data_home: str | PathLike | None = None, download: bool = True,
-                       base_url: str | None = None, progress: bool = True, flatten: bool = True, scale="auto",
-                       val_size: float | int | None = None, n_train: int | None = None, seed=0,
-                       dtype="float32") -> Dataset:
+                       base_url: str | None = None, progress: bool = True, flatten: bool = True,
+                       scale: Scale = "auto", val_size: float | int | None = None, n_train: int | None = None,
+                       seed: Seed = 0, dtype: str | np.dtype = "float32") -> Dataset:
     """Fashion-MNIST from its four IDX ``.gz`` files: 60000 training and 10000 test images of 28x28,
     10 classes (T-shirt/top ... Ankle boot). Shapes as :func:`load_mnist`. Options as in :func:`load`."""
     return _load_idx_dataset("fashion-mnist", data_home, download, base_url, progress, flatten=flatten,
@@ -252,8 +257,9 @@ def load_fashion_mnist(data_home: str | PathLike | None = None, download: bool =
 
 
 def load_cifar10(data_home: str | PathLike | None = None, download: bool = True, base_url: str | None = None,
-                 progress: bool = True, flatten: bool = True, scale="auto", val_size: float | int | None = None,
-                 n_train: int | None = None, seed=0, dtype="float32") -> Dataset:
+                 progress: bool = True, flatten: bool = True, scale: Scale = "auto",
+                 val_size: float | int | None = None, n_train: int | None = None, seed: Seed = 0,
+                 dtype: str | np.dtype = "float32") -> Dataset:
     """CIFAR-10 from the binary version (``cifar-10-batches-bin/data_batch_1..5.bin``, ``test_batch.bin``).
 
     Images keep the stored channel-first layout: ``image_shape = (3, 32, 32)`` (R, G, B planes of
@@ -282,8 +288,9 @@ def load_cifar10(data_home: str | PathLike | None = None, download: bool = True,
 
 def load_arem(split: str = "rows", test_size: float | int = 0.2, drop_duplicates: bool = True,
               data_home: str | PathLike | None = None, download: bool = True, base_url: str | None = None,
-              progress: bool = True, flatten: bool = True, scale="auto", val_size: float | int | None = None,
-              n_train: int | None = None, seed=0, dtype="float32") -> Dataset:
+              progress: bool = True, flatten: bool = True, scale: Scale = "auto",
+              val_size: float | int | None = None, n_train: int | None = None, seed: Seed = 0,
+              dtype: str | np.dtype = "float32") -> Dataset:
     """UCI AReM: one row per time step, 6 features (avg and var of rss12, rss13, rss23), 6 classes.
 
     ``split="rows"``: a seeded stratified random split of all rows (``test_size`` a fraction or a
@@ -329,7 +336,6 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "cifar10": load_cifar10,
     "arem": load_arem,
 }
-_OFFICIAL_SPLIT = ("mnist", "fashion-mnist", "cifar10")
 
 
 def load(name: str, **options) -> Dataset:
@@ -365,7 +371,8 @@ def load(name: str, **options) -> Dataset:
         if opt in options and options[opt] is None:
             del options[opt]  # None means "the dataset's default"
         elif opt in options and key != "arem" and not (opt == "test_size" and key == "digits"):
-            why = ("has an official test set; use val_size for a validation part" if key in _OFFICIAL_SPLIT
-                   else "does not take this option")
-            raise ValueError(f"{key} {why} ({opt}={options[opt]!r} given)")
+            if opt == "test_size":
+                raise ValueError(f"{key} has an official test set; use val_size for a validation part "
+                                 f"(test_size={options[opt]!r} given)")
+            raise ValueError(f"{opt} is an option of arem only, not of {key} ({opt}={options[opt]!r} given)")
     return DATASETS[key](**options)

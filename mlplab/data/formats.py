@@ -158,8 +158,9 @@ def parse_cifar10_bin(data: bytes, name: str = "<bytes>", n_classes: int = 10) -
     labels = records[:, 0].astype(np.int64)
     bad = np.flatnonzero(labels >= n_classes)
     if bad.size:
-        raise ValueError(f"{name}: record {int(bad[0])} has label byte {int(labels[bad[0]])}; expected 0..{n_classes - 1} "
-                         f"({bad.size} bad records). Corrupted file, or a CIFAR-100 file (2 label bytes per record)?")
+        raise ValueError(f"{name}: record {int(bad[0])} has label byte {int(labels[bad[0]])}; expected "
+                         f"0..{n_classes - 1} ({bad.size} bad records). Corrupted file, or a CIFAR-100 file "
+                         "(2 label bytes per record)?")
     images = records[:, 1:].reshape((-1,) + CIFAR10_IMAGE_SHAPE)
     return images, labels
 
@@ -183,7 +184,7 @@ def write_cifar10_bin(path: str | PathLike, images: np.ndarray, labels: np.ndarr
 
 #: Columns of an AReM CSV file, as named in its ``# Columns:`` header line.
 AREM_COLUMNS = ("time", "avg_rss12", "var_rss12", "avg_rss13", "var_rss13", "avg_rss23", "var_rss23")
-_AREM_SEP = re.compile(r"[,\s]+")
+_AREM_SEP = re.compile(r"\s*,\s*|\s+")  # one comma (with optional spaces around it) or a run of whitespace
 
 
 def parse_arem_csv(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, dict[str, str]]:
@@ -215,7 +216,11 @@ def parse_arem_csv(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, dict
             if sep:
                 header[key.strip()] = value.strip()
             continue
-        fields = [f for f in _AREM_SEP.split(line) if f]
+        if line.endswith(","):  # a trailing comma ends some rows of the original
+            line = line[:-1].rstrip()
+        fields = _AREM_SEP.split(line)
+        if "" in fields:
+            raise ValueError(f"{name}, line {lineno}: empty field in {line!r}; expected {len(AREM_COLUMNS)} numbers")
         if len(fields) != len(AREM_COLUMNS):
             raise ValueError(f"{name}, line {lineno}: {len(fields)} fields in {line!r}; expected "
                              f"{len(AREM_COLUMNS)} numbers ({', '.join(AREM_COLUMNS)}) separated by commas or spaces")

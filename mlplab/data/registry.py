@@ -6,10 +6,10 @@ files with their own checksums.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 __all__ = ["FileSpec", "ArchiveSpec", "DatasetSpec", "REGISTRY", "get_spec", "AREM_ACTIVITIES",
-           "AREM_CLASSES", "AREM_FILES", "CIFAR10_CLASSES", "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "replace"]
+           "AREM_CLASSES", "AREM_FILES", "CIFAR10_CLASSES", "MNIST_CLASSES", "FASHION_MNIST_CLASSES"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class DatasetSpec:
 
     @property
     def size_bytes(self) -> int | None:
-        """Bytes of the files on disk, when every size is known."""
-        sizes = [f.size for f in self.files]
+        """Bytes of the required files on disk, when every size is known."""
+        sizes = [f.size for f in self.files if f.required]
         return None if not sizes or None in sizes else sum(sizes)
 
 
