@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ._files import atomic_savefig  # noqa: E402
 
-__all__ = ["training_curves", "save", "OPTIMIZER_COLORS", "optimizer_color"]
+__all__ = ["training_curves", "save", "OPTIMIZER_COLORS", "optimizer_color", "OPTIMIZER_LABELS",
+           "optimizer_label", "NORM_COLORS", "norm_color", "smooth_curve"]
 
 #: one colour per optimizer, the same in every figure of every lab
 OPTIMIZER_COLORS = {
@@ -50,3 +51,41 @@ def training_curves(history, title: str = "Training", val_label: str = "validati
     if path is not None:
         save(fig, path)
     return fig
+
+
+#: display names of the optimizers, the same in every legend and table
+OPTIMIZER_LABELS = {
+    "sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "AdaGrad",
+    "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW", "sklearn": "scikit-learn",
+}
+
+
+def optimizer_label(name: str) -> str:
+    return OPTIMIZER_LABELS.get(name.lower(), name)
+
+
+#: one colour per normalization ("none", "batchnorm", "layernorm"), the same in every lab
+NORM_COLORS = {"none": "0.35", "batchnorm": "tab:blue", "layernorm": "tab:green"}
+
+
+def norm_color(name: str | None) -> str:
+    return NORM_COLORS.get(str(name or "none").lower(), "black")
+
+
+def smooth_curve(values, window: int = 11, beta: float = 2.0):
+    """Values smoothed by a normalized Kaiser window of ``window`` points (as in "Deep Learning from
+    Scratch"), same length as the input; the ends are padded by reflection. NaN stays NaN nearby."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"smooth_curve expects a 1-D sequence, got shape {x.shape}")
+    window = int(window)
+    if window < 2 or x.size < 3:
+        return x.copy()
+    window = min(window, x.size)
+    window -= 1 - window % 2  # odd, so the window is centred on each point
+    half = window // 2
+    w = np.kaiser(window, beta)
+    padded = np.concatenate([x[half:0:-1], x, x[-2:-half - 2:-1]])
+    return np.convolve(padded, w / w.sum(), mode="valid")

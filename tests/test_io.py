@@ -129,3 +129,13 @@ def test_save_is_atomic_on_failure(tmp_path, trained):
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
     assert zipfile.is_zipfile(path)
+
+
+def test_written_files_have_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    path = ml.io.save(ml.mlp(2, [2], 2, seed=0), tmp_path / "m.npz")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -32,11 +32,12 @@ def get_lab(name: str):
 
 
 def available_labs() -> dict[str, str]:
-    """``{name: description}`` of the labs whose modules exist."""
+    """``{name: description}`` of every lab; a lab that fails to import is listed with its error
+    instead of hiding the others."""
     out = {}
     for name in LABS:
         try:
             out[name] = get_lab(name).DESCRIPTION
-        except ModuleNotFoundError:
-            continue
+        except Exception as exc:  # noqa: BLE001 - one broken lab must not break the list
+            out[name] = f"(unavailable: {type(exc).__name__}: {exc})"
     return out
