@@ -9,27 +9,27 @@ import numpy as np
 __all__ = ["sigmoid", "softmax", "log_softmax", "one_hot", "logsumexp"]
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Logistic function ``σ(x) = 1 / (1 + e^{-x})``, stable for any finite input.
 
-    Only ``z = e^{-|x|} ∈ (0, 1]`` is ever computed, so nothing overflows (inputs of ±1e4 give
-    exactly 1 and 0 without a warning, in float32 and float64), and both tails keep full relative
-    precision::
-
-        σ(x) = 1 / (1 + z)        for x ≥ 0
-        σ(x) = z / (1 + z)        for x < 0      (= 1 - σ(|x|), without the cancellation)
+    Computed as written, in four passes (negate, exp, add 1, reciprocal), into ``out`` if given
+    (a float array of the shape of ``x``; the layers pass a reused buffer). There is no cancellation
+    anywhere, so both tails keep full relative precision: for ``x ≥ 0``, ``e^{-x} ≤ 1``; for ``x < 0``,
+    ``1 + e^{-x} > 2`` is exact to rounding and so is its reciprocal. Where ``e^{-x}`` overflows
+    (``x < -88.7`` in float32, ``x < -709`` in float64) it becomes ``+inf`` and ``σ = 1 / inf = 0``,
+    the true value rounded (it is below the smallest normal number); that overflow is expected and
+    silenced, so inputs of ±1e4 give exactly 0 and 1 without a warning, in float32 and float64.
 
     Shapes: ``x`` any shape; the result has the shape and dtype of ``x``.
     """
     x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    z = np.abs(x)
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    s = 1.0 / (1.0 + z)
-    np.multiply(z, s, out=z)
-    return np.where(x < 0, z, s)
+    y = np.negative(x, out=out)
+    with np.errstate(over="ignore"):  # e^{-x} = inf is the intended result for very negative x
+        np.exp(y, out=y)
+    np.add(y, 1.0, out=y)
+    return np.reciprocal(y, out=y)
 
 
 def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:

@@ -24,6 +24,18 @@ class Sequential:
     """Layers applied in order. ``forward`` runs them first to last, ``backward`` last to first.
 
     The last layer's output are the *scores* (logits); :meth:`predict_proba` applies softmax.
+
+    **Returned arrays.** ``forward(x, training=False)`` (and ``predict``, ``predict_proba``,
+    ``decision_function``) always return new arrays. ``forward(x, training=True)`` and ``backward``
+    return arrays that the layers reuse for speed: they stay valid until the next
+    ``forward(..., training=True)`` / ``backward`` call; copy them to keep them.
+
+    **Contiguous parameter storage.** The constructor (and :meth:`astype`) moves the values of all
+    Parameters into one flat array, and their gradients into another; each ``p.data`` and ``p.grad``
+    becomes a view of its piece, with the same shape, dtype and values. An optimizer then updates
+    every parameter with one NumPy call per line of its formula instead of one per Parameter (see
+    :mod:`mlplab.optim`). Change parameters in place (``p.data[...] = w``), as :meth:`set_state` and
+    :mod:`mlplab.io` do; an array assigned to ``p.data`` works too, it is just updated on its own.
     """
 
     def __init__(self, layers: Iterable[Layer]) -> None:
@@ -33,6 +45,31 @@ class Sequential:
         for layer in self.layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential takes mlplab layers, got {type(layer).__name__}")
+        self._pack_parameters()
+
+    def _pack_parameters(self) -> None:
+        """Contiguous parameter storage (see the class docstring): copy every Parameter's ``data``
+        into one flat array and its ``grad`` into another, and make them views of their pieces.
+        Nothing happens if the parameters have different dtypes."""
+        params = list({id(p): p for p in self.parameters()}.values())  # each Parameter once
+        if not params or len({p.data.dtype for p in params}) != 1:
+            return
+        dtype = params[0].data.dtype
+        n = sum(p.data.size for p in params)
+        data, grad = np.empty(n, dtype), np.empty(n, dtype)
+        start = 0
+        for p in params:
+            stop = start + p.data.size
+            data[start:stop] = p.data.reshape(-1)
+            grad[start:stop] = np.asarray(p.grad, dtype=dtype).reshape(-1)
+            p.data = data[start:stop].reshape(p.data.shape)
+            p.grad = grad[start:stop].reshape(p.data.shape)
+            start = stop
+
+    def __setstate__(self, state: dict) -> None:
+        # pickle and deepcopy copy each parameter on its own; pack them again
+        self.__dict__.update(state)
+        self._pack_parameters()
 
     # ------------------------------------------------------------------ core
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -43,14 +80,38 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Back-propagate ``dy = ∂L/∂scores``; fills every Parameter's ``.grad``; returns ``∂L/∂x``."""
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
+    def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate ``dy = ∂L/∂scores``; fills every Parameter's ``.grad``; returns ``∂L/∂x``.
+
+        With ``input_grad=False`` (what the Trainer uses) it returns None and skips the work that
+        only ``∂L/∂x`` needs: the layers below the first layer with parameters are not visited, and
+        that layer computes its parameter gradients only (:meth:`Layer.backward_parameters`; for a
+        first ``Dense`` layer that saves the product ``dy W``).
+        """
+        layers = self.layers
+        if input_grad:
+            for layer in reversed(layers):
+                dy = layer.backward(dy)
+            return dy
+        first = self._first_trainable()
+        if first is None:  # nothing to train
+            return None
+        for i in range(len(layers) - 1, first, -1):
+            dy = layers[i].backward(dy)
+        layers[first].backward_parameters(dy)
+        return None
 
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]
+
+    def _first_trainable(self) -> int | None:
+        """Index of the first layer with parameters (remembered while the layer list stays the same)."""
+        layers = tuple(self.layers)
+        cached = self.__dict__.get("_first_trainable_cache")
+        if cached is None or cached[0] != layers:
+            cached = self._first_trainable_cache = (
+                layers, next((i for i, layer in enumerate(layers) if layer.parameters()), None))
+        return cached[1]
 
     def zero_grad(self) -> None:
         for p in self.parameters():
@@ -84,6 +145,7 @@ class Sequential:
     def astype(self, dtype) -> "Sequential":
         for layer in self.layers:
             layer.astype(dtype)
+        self._pack_parameters()
         return self
 
     def fit_scalers(self, X: np.ndarray) -> "Sequential":

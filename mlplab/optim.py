@@ -11,11 +11,21 @@ learning rate, ``λ`` the weight decay, ``t`` the step count (1 at the first ste
 Each optimizer keeps its state per Parameter in ``self.state`` (a list of dicts, one per
 Parameter in the order given) and can save and restore it with ``state_dict`` /
 ``load_state_dict``.
+
+**How a step runs (speed).** Every update is computed in place, with ``out=`` and one scratch
+array, so a step allocates nothing. When the Parameters lie back to back in one flat array, as
+:class:`mlplab.Sequential` stores them, the formula runs once over all of them (and the state
+arrays are views of flat arrays too) instead of once per Parameter: for small networks a step's
+time is the per-call overhead of NumPy, not arithmetic. Long arrays are updated in blocks of
+``BLOCK_SIZE`` elements so that the formula's intermediate results stay in the CPU cache. Each
+element gets the formula of its optimizer's docstring; where the order of the operations differs
+from the formula as written, the docstring says "computed as" (the results agree up to rounding).
 """
 from __future__ import annotations
 
 import math
 import numbers
+import operator
 from typing import Iterable
 
 import numpy as np
@@ -36,6 +46,38 @@ def _check_hyper(name: str, value, low: float = 0.0, high: float | None = None, 
         rng = f"{'(' if low_open else '['}{low}, {high if high is not None else '∞'})"
         raise ValueError(f"{name} must be in {rng}, got {value}")
     return float(value)
+
+
+#: Most elements one NumPy call of an update touches: a block of the parameters, their gradients,
+#: the state and the scratch array then fit in the CPU's L2 cache (see the module docstring).
+BLOCK_SIZE = 1 << 17
+
+
+def _contiguous_run(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The 1-D array covering ``arrays`` if they lie back to back, in order, in one C-contiguous 1-D
+    array (as :class:`mlplab.Sequential` stores parameters and gradients); otherwise None."""
+    base = arrays[0].base
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    origin, size = base.__array_interface__["data"][0], base.dtype.itemsize
+    start = position = arrays[0].__array_interface__["data"][0]
+    for a in arrays:
+        if (a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous
+                or a.__array_interface__["data"][0] != position):
+            return None
+        position += a.nbytes
+    return base[(start - origin) // size:(position - origin) // size]
+
+
+class _Block:
+    """A piece of the parameters that one run of the update formula covers: views of the values
+    (``theta``), gradients (``grad``) and state arrays, a scratch array, and whether the coupled L2
+    term applies (``decay``; then ``l2`` is scratch space for ``g + λθ``)."""
+
+    __slots__ = ("theta", "grad", "state", "scratch", "decay", "l2")
+
+    def __init__(self, theta, grad, state, scratch, decay, l2):
+        self.theta, self.grad, self.state, self.scratch, self.decay, self.l2 = theta, grad, state, scratch, decay, l2
 
 
 class Optimizer:
@@ -69,14 +111,90 @@ class Optimizer:
     def step(self) -> None:
         """One update of every Parameter from its current ``.grad``."""
         self.t += 1
-        for p, state in zip(self.params, self.state):
-            g = p.grad
-            if self._decays(p):
-                g = g + self.weight_decay * p.data
-            self._update(p, g, state)
+        for b in self._blocks():
+            g = b.grad
+            if b.decay:  # coupled L2 term: g + λθ
+                g = np.multiply(b.theta, self.weight_decay, out=b.l2)
+                g += b.grad
+            self._update(b.theta, g, b.state, b.scratch)
 
-    def _update(self, p: Parameter, g: np.ndarray, state: dict) -> None:
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict, tmp: np.ndarray) -> None:
+        """Update ``theta`` in place from the gradient ``g`` (not modified) and the ``state`` arrays
+        of the same shape; ``tmp`` is scratch space of that shape."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ blocks (speed only)
+    def _blocks(self) -> list[_Block]:
+        """The blocks the next step updates; rebuilt when a Parameter's arrays, the state arrays or
+        what weight decay applies to changed since the last step."""
+        plan = self.__dict__.get("_plan")
+        if plan is not None:
+            key = self._plan_key()
+            if len(key) == len(plan[0]) and all(map(operator.is_, key, plan[0])):
+                return plan[1]
+        blocks = self._make_blocks()
+        self._plan = (self._plan_key(), blocks)
+        return blocks
+
+    def _plan_key(self) -> list:
+        key = [p.data for p in self.params] + [p.grad for p in self.params] + [self.state]
+        key += [a for s in self.state for a in s.values()]
+        key += self._l2_in_gradient()
+        return key
+
+    def _l2_in_gradient(self) -> list[bool]:
+        """Per Parameter, whether the step adds the coupled L2 term ``λθ`` to its gradient."""
+        return [bool(self._decays(p)) for p in self.params]
+
+    def _make_blocks(self) -> list[_Block]:
+        params, decays = self.params, self._l2_in_gradient()
+        groups = None
+        if len(set(decays)) == 1:  # one flat piece, if the storage is contiguous
+            theta = _contiguous_run([p.data for p in params])
+            grad = _contiguous_run([p.grad for p in params]) if theta is not None else None
+            if grad is not None and grad.dtype == theta.dtype:
+                groups = [(theta, grad, self._flat_state(theta.size, theta.dtype), decays[0])]
+        if groups is None:  # Parameter by Parameter
+            groups = []
+            for p, state, decay in zip(params, self.state, decays):
+                arrays = [p.data, p.grad, *state.values()]
+                if all(a.flags.c_contiguous for a in arrays):
+                    groups.append((p.data.reshape(-1), p.grad.reshape(-1),
+                                   {k: v.reshape(-1) for k, v in state.items()}, decay))
+                else:  # updated whole, with its own scratch arrays
+                    groups.append((p.data, p.grad, state, decay))
+        longest = {}
+        for theta, *_ in groups:
+            if theta.ndim == 1:
+                longest[theta.dtype] = max(longest.get(theta.dtype, 0), min(theta.size, BLOCK_SIZE))
+        scratch = {dt: np.empty(n, dt) for dt, n in longest.items()}
+        l2 = {dt: np.empty(n, dt) for dt, n in longest.items()} if any(decays) else {}
+        blocks = []
+        for theta, grad, state, decay in groups:
+            if theta.ndim != 1:
+                blocks.append(_Block(theta, grad, state, np.empty_like(theta), decay,
+                                     np.empty_like(theta) if decay else None))
+                continue
+            for start in range(0, theta.size, BLOCK_SIZE):
+                piece = slice(start, min(start + BLOCK_SIZE, theta.size))
+                n = piece.stop - start
+                blocks.append(_Block(theta[piece], grad[piece], {k: v[piece] for k, v in state.items()},
+                                     scratch[theta.dtype][:n], decay, l2[theta.dtype][:n] if decay else None))
+        return blocks
+
+    def _flat_state(self, size: int, dtype) -> dict[str, np.ndarray]:
+        """Move the state of every Parameter into flat arrays (the entries of ``self.state`` become
+        views of their pieces, with the same values) and return those."""
+        flat = {}
+        for name in self.state_names:
+            flat[name] = np.empty(size, dtype)
+            start = 0
+            for p, state in zip(self.params, self.state):
+                stop = start + p.data.size
+                flat[name][start:stop] = state[name].reshape(-1)
+                state[name] = flat[name][start:stop].reshape(p.data.shape)
+                start = stop
+        return flat
 
     def hyperparameters(self) -> dict:
         return {"lr": self.lr, "weight_decay": self.weight_decay, "decay_all": self.decay_all}
@@ -124,11 +242,20 @@ class Optimizer:
         return f"{type(self).__name__}({hp})"
 
 
+def _scaled_step(theta, g, h, lr, eps, tmp) -> None:
+    """``θ ← θ - η g / (√h + ε)`` in place (AdaGrad, RMSProp); ``tmp`` is scratch space."""
+    denom = np.sqrt(h, out=tmp)
+    denom += eps
+    step = np.divide(g, denom, out=tmp)
+    step *= lr
+    theta -= step
+
+
 class SGD(Optimizer):
     """Plain gradient descent: ``θ ← θ - η g``."""
 
-    def _update(self, p, g, state):
-        p.data -= self.lr * g
+    def _update(self, theta, g, state, tmp):
+        theta -= np.multiply(g, self.lr, out=tmp)
 
 
 class Momentum(Optimizer):
@@ -147,11 +274,11 @@ class Momentum(Optimizer):
         super().__init__(params, lr, weight_decay, decay_all)
         self.momentum = _check_hyper("momentum", momentum, 0.0, 1.0)
 
-    def _update(self, p, g, state):
+    def _update(self, theta, g, state, tmp):
         v = state["velocity"]
         v *= self.momentum
-        v -= self.lr * g
-        p.data += v
+        v -= np.multiply(g, self.lr, out=tmp)
+        theta += v
 
     def hyperparameters(self):
         return {**super().hyperparameters(), "momentum": self.momentum}
@@ -164,14 +291,17 @@ class Nesterov(Momentum):
         θ ← θ + μ v - η g
 
     (Sutskever et al., 2013, rewritten for the look-ahead point; with a constant ``η`` it equals
-    PyTorch's ``SGD(momentum=μ, nesterov=True)``.)
+    PyTorch's ``SGD(momentum=μ, nesterov=True)``.) The last line is computed as
+    ``θ ← (θ - η g) + μ v``.
     """
 
-    def _update(self, p, g, state):
+    def _update(self, theta, g, state, tmp):
         v = state["velocity"]
         v *= self.momentum
-        v -= self.lr * g
-        p.data += self.momentum * v - self.lr * g
+        lr_g = np.multiply(g, self.lr, out=tmp)
+        v -= lr_g
+        theta -= lr_g
+        theta += np.multiply(v, self.momentum, out=tmp)
 
 
 class AdaGrad(Optimizer):
@@ -180,7 +310,8 @@ class AdaGrad(Optimizer):
         h ← h + g²
         θ ← θ - η g / (√h + ε)
 
-    ``ε`` sits outside the square root, as in PyTorch's ``Adagrad``.
+    ``ε`` sits outside the square root, as in PyTorch's ``Adagrad``. The last line is computed as
+    ``θ ← θ - η · (g / (√h + ε))``.
     """
 
     state_names = ("sum_sq",)
@@ -189,10 +320,10 @@ class AdaGrad(Optimizer):
         super().__init__(params, lr, weight_decay, decay_all)
         self.eps = _check_hyper("eps", eps, low_open=True)
 
-    def _update(self, p, g, state):
+    def _update(self, theta, g, state, tmp):
         h = state["sum_sq"]
-        h += g * g
-        p.data -= self.lr * g / (np.sqrt(h) + self.eps)
+        h += np.multiply(g, g, out=tmp)
+        _scaled_step(theta, g, h, self.lr, self.eps, tmp)
 
     def hyperparameters(self):
         return {**super().hyperparameters(), "eps": self.eps}
@@ -204,7 +335,8 @@ class RMSProp(Optimizer):
         h ← ρ h + (1 - ρ) g²
         θ ← θ - η g / (√h + ε)
 
-    ``ε`` outside the square root, as in PyTorch's ``RMSprop`` (there ``ρ`` is called ``alpha``).
+    ``ε`` outside the square root, as in PyTorch's ``RMSprop`` (there ``ρ`` is called ``alpha``). The
+    last line is computed as ``θ ← θ - η · (g / (√h + ε))``.
     """
 
     state_names = ("mean_sq",)
@@ -214,11 +346,13 @@ class RMSProp(Optimizer):
         self.rho = _check_hyper("rho", rho, 0.0, 1.0)
         self.eps = _check_hyper("eps", eps, low_open=True)
 
-    def _update(self, p, g, state):
+    def _update(self, theta, g, state, tmp):
         h = state["mean_sq"]
         h *= self.rho
-        h += (1.0 - self.rho) * (g * g)
-        p.data -= self.lr * g / (np.sqrt(h) + self.eps)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.rho
+        h += tmp
+        _scaled_step(theta, g, h, self.lr, self.eps, tmp)
 
     def hyperparameters(self):
         return {**super().hyperparameters(), "rho": self.rho, "eps": self.eps}
@@ -233,6 +367,14 @@ class Adam(Optimizer):
         θ ← θ - η m̂ / (√v̂ + ε)
 
     ``ε`` outside the square root of the *corrected* ``v̂``, as in PyTorch's ``Adam``.
+
+    The last two lines are computed in the equivalent order that Kingma and Ba give for efficiency
+    (Section 2 of the paper), which saves a pass over the parameters::
+
+        θ ← θ - η_t m / (√v + ε_t),    η_t = η √(1 - β₂ᵗ) / (1 - β₁ᵗ),   ε_t = ε √(1 - β₂ᵗ)
+
+    (multiply numerator and denominator of ``η m̂ / (√v̂ + ε)`` by ``√(1 - β₂ᵗ)``; equal in exact
+    arithmetic, the same up to rounding.)
     """
 
     state_names = ("m", "v")
@@ -243,15 +385,20 @@ class Adam(Optimizer):
         self.beta2 = _check_hyper("beta2", beta2, 0.0, 1.0)
         self.eps = _check_hyper("eps", eps, low_open=True)
 
-    def _update(self, p, g, state):
+    def _update(self, theta, g, state, tmp):
         m, v = state["m"], state["v"]
         m *= self.beta1
-        m += (1.0 - self.beta1) * g
+        m += np.multiply(g, 1.0 - self.beta1, out=tmp)
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
-        m_hat = m / (1.0 - self.beta1 ** self.t)
-        v_hat = v / (1.0 - self.beta2 ** self.t)
-        p.data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.beta2
+        v += tmp
+        root_c2 = math.sqrt(1.0 - self.beta2 ** self.t)              # √(1 - β₂ᵗ)
+        denom = np.sqrt(v, out=tmp)
+        denom += self.eps * root_c2                                  # √v + ε_t
+        step = np.divide(m, denom, out=tmp)
+        step *= self.lr * root_c2 / (1.0 - self.beta1 ** self.t)     # η_t m / (√v + ε_t)
+        theta -= step
 
     def hyperparameters(self):
         return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
@@ -271,10 +418,14 @@ class AdamW(Adam):
 
     def step(self):
         self.t += 1
-        for p, state in zip(self.params, self.state):
+        for p in self.params:
             if self._decays(p):
                 p.data *= 1.0 - self.lr * self.weight_decay
-            self._update(p, p.grad, state)
+        for b in self._blocks():
+            self._update(b.theta, b.grad, b.state, b.scratch)
+
+    def _l2_in_gradient(self) -> list[bool]:
+        return [False] * len(self.params)  # the decay above is applied to θ, not added to g
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

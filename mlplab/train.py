@@ -23,6 +23,22 @@ __all__ = ["Trainer", "History", "TrainingDiverged"]
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
+def _plainly_valid(X, dtype, n_features) -> bool:
+    """True for what ``check_array`` would return unchanged: a non-empty 2-D array of ``dtype`` with
+    ``n_features`` columns and only finite values; anything else goes through ``check_array``.
+
+    Finiteness is read from the sum: NaN or ±inf anywhere makes it NaN or ±inf, so a finite sum means
+    finite data (a sum that overflows just sends the data to the full check). That is one pass with
+    nothing allocated, where ``np.isfinite(X).all()`` writes a boolean array the size of ``X``:
+    0.23 s against 0.014 s on MNIST's 47 million pixels.
+    """
+    if not (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 and X.size > 0
+            and (n_features is None or X.shape[1] == n_features)):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum only means "check fully"
+        return bool(np.isfinite(np.add.reduce(X, axis=None)))
+
+
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the model was reset to its last finite weights."""
 
@@ -84,7 +100,7 @@ class Trainer:
 
         scores = model.forward(X_b, training=True)
         loss = loss_fn.forward(scores, y_b)
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)   # ∂L/∂X_b is not needed
         optimizer.step()
 
     Then the epoch's record goes to ``history``: ``loss`` (mean training loss per sample over
@@ -94,6 +110,10 @@ class Trainer:
 
     If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
     model keeps the weights it had at the start of that epoch.
+
+    The arrays of a training step (scores, gradients) live in buffers that the layers reuse from batch
+    to batch (see :class:`mlplab.Sequential`); what the Trainer returns or records (the History,
+    :meth:`evaluate`'s numbers, the model's weights) is never overwritten by a later step.
     """
 
     def __init__(self, model: Sequential, loss: Loss | None = None, optimizer: Optimizer | None = None,
@@ -120,7 +140,8 @@ class Trainer:
         return isinstance(self.loss, SoftmaxCrossEntropy)
 
     def _check_xy(self, X, y, name="") -> tuple[np.ndarray, np.ndarray]:
-        X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        if not _plainly_valid(X, self.model.dtype, self.model.n_features_in):
+            X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
         if self.classification:
             y = check_labels(y, n_samples=X.shape[0], n_classes=self.model.n_outputs, name=f"y{name}")
             if y.ndim == 2:
@@ -196,10 +217,19 @@ class Trainer:
         start = time.perf_counter()
         model, loss_fn, opt = self.model, self.loss, self.optimizer
         snapshot = model.get_state()
-        total, correct = 0.0, 0
+        n = X.shape[0]
+        total, correct, done = 0.0, 0, 0
         sum_reduction = loss_fn.reduction == "sum"
-        for b, idx in enumerate(batch_indices(X.shape[0], self.batch_size, self.rng, self.shuffle)):
-            xb, yb = take(X, idx), take(y, idx)
+        # Integer labels: each batch's labels and predicted classes go into arrays that span the
+        # epoch, compared once at its end (one NumPy call per batch for the training accuracy).
+        count_at_end = self.classification and y.ndim == 1
+        if count_at_end:
+            labels, predicted = np.empty(n, y.dtype), np.empty(n, np.intp)
+        x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle else None
+        for b, idx in enumerate(batch_indices(n, self.batch_size, self.rng, self.shuffle)):
+            stop = min(idx.stop, n) if isinstance(idx, slice) else done + idx.shape[0]
+            xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
+            yb = take(y, idx, labels[done:stop]) if count_at_end else take(y, idx)
             wb = None if sample_weight is None else take(sample_weight, idx)
             scores = model.forward(xb, training=True)
             l = loss_fn.forward(scores, yb, wb)
@@ -209,19 +239,22 @@ class Trainer:
                     f"training diverged in epoch {self.epoch} (batch {b + 1}): the loss became {l}. "
                     f"The model keeps its weights from the end of epoch {self.epoch - 1}. "
                     f"Try a lower learning rate (it is {opt.lr:g}).")
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)  # ∂L/∂X_b is not needed
             opt.step()
-            total += l if sum_reduction else l * xb.shape[0]
-            if self.classification:
-                pred = np.argmax(scores, axis=1)
-                correct += int(np.count_nonzero(pred == (yb if yb.ndim == 1 else np.argmax(yb, 1))))
+            total += l if sum_reduction else l * (stop - done)
+            if count_at_end:
+                np.argmax(scores, axis=1, out=predicted[done:stop])
+            elif self.classification:  # one-hot or probability rows
+                correct += int(np.count_nonzero(np.argmax(scores, axis=1) == np.argmax(yb, 1)))
+            done = stop
+        if count_at_end:
+            correct = int(np.count_nonzero(predicted == labels))
         if not all(np.isfinite(p.data).all() for p in model.parameters()):
             model.set_state(snapshot)
             raise TrainingDiverged(
                 f"training diverged in epoch {self.epoch}: the weights became NaN or infinite. "
                 f"The model keeps its weights from the end of epoch {self.epoch - 1}. "
                 f"Try a lower learning rate (it is {opt.lr:g}).")
-        n = X.shape[0]
         return {"epoch": self.epoch, "loss": total / n,
                 "accuracy": correct / n if self.classification else None,
                 "val_loss": None, "val_accuracy": None, "lr": opt.lr,

@@ -21,9 +21,19 @@ def batch_indices(n: int, batch_size: int, rng=None, shuffle: bool = True) -> It
         yield slice(start, start + batch_size) if order is None else order[start:start + batch_size]
 
 
-def take(a: np.ndarray, idx: np.ndarray | slice) -> np.ndarray:
-    """Rows ``idx`` of ``a``: a view for a slice, one gathered contiguous copy for an index array."""
-    return a[idx] if isinstance(idx, slice) else np.take(a, idx, axis=0)
+def take(a: np.ndarray, idx: np.ndarray | slice, out: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``idx`` of ``a``: a view for a slice, one gathered contiguous copy for an index array.
+
+    With ``out`` (an array of the result's shape and dtype) the rows are gathered into it instead,
+    for an index array and a slice alike; the indices must then be valid (as ``batch_indices``
+    makes them): they are not checked again, which spares ``np.take`` a temporary copy.
+    """
+    if out is None:
+        return a[idx] if isinstance(idx, slice) else np.take(a, idx, axis=0)
+    if isinstance(idx, slice):
+        out[...] = a[idx]
+        return out
+    return np.take(a, idx, axis=0, out=out, mode="clip")  # mode="raise" would buffer the output
 
 
 def minibatches(X: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, rng=None,
