@@ -182,8 +182,24 @@ class Sequential:
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Scores ``(N, C)`` in evaluation mode, computed in chunks of ``batch_size`` rows."""
         X = self._check_input(X)
-        return np.concatenate([self.forward(X[i:i + batch_size], training=False)
+        return np.concatenate([self._forward_keeping_caches(X[i:i + batch_size])
                                for i in range(0, X.shape[0], batch_size)], axis=0)
+
+    def _forward_keeping_caches(self, x: np.ndarray) -> np.ndarray:
+        """Evaluation-mode forward that leaves what each layer cached for ``backward`` as it was.
+
+        A hand-written loop may predict (to print an accuracy, say) between a training forward and
+        its backward; without this the prediction would overwrite the cached inputs and the
+        backward would fail on a shape mismatch or, worse, compute wrong gradients.
+        """
+        saved = [{k: v for k, v in vars(layer).items() if k.startswith("_")} for layer in self.layers]
+        try:
+            for layer in self.layers:
+                x = layer.forward(x, training=False)
+        finally:
+            for layer, cache in zip(self.layers, saved):
+                vars(layer).update(cache)
+        return x
 
     def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
         """Class probabilities ``softmax(scores)``, shape ``(N, C)``."""

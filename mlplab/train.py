@@ -192,7 +192,9 @@ class Trainer:
         try:
             for _ in range(self.epochs):
                 self.epoch += 1
-                record = self._run_epoch(X, y, sample_weight)
+                # NumPy's overflow warnings would only precede the clear TrainingDiverged error
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    record = self._run_epoch(X, y, sample_weight)
                 if validation is not None:
                     record["val_loss"], record["val_accuracy"] = self.evaluate(Xv, yv)
                 self.history.append(record)

@@ -280,3 +280,35 @@ def test_sample_weight_equals_repeating_samples():
         np.testing.assert_allclose(a, b, rtol=1e-10)
     with pytest.raises(ValueError, match="sample_weight has 5 entries for 6 samples"):
         ml.Trainer(ml.mlp(3, [4], 3)).fit(X, y, sample_weight=w[:5])
+
+
+def test_predicting_between_forward_and_backward_keeps_gradients():
+    model = ml.mlp(5, [4], 3, norm="batchnorm", dropout=0.2, dtype="float64", seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 5)), np.arange(8) % 3
+    loss = ml.losses.SoftmaxCrossEntropy()
+
+    def grads(predict_between):
+        for d in model.layers:
+            if isinstance(d, ml.layers.Dropout):
+                d.rng = np.random.default_rng(1)
+        loss.forward(model.forward(x, training=True), y)
+        dy = loss.backward()
+        if predict_between:
+            model.predict(rng.standard_normal((3, 5)))
+        model.backward(dy)
+        return [p.grad.copy() for p in model.parameters()]
+
+    for a, b in zip(grads(False), grads(True)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_raises_without_numpy_warnings(digits):
+    import warnings
+
+    model = ml.mlp(64, [32], 10, seed=0)
+    trainer = ml.Trainer(model, optimizer=ml.optim.SGD(model.parameters(), lr=1e30), epochs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ml.TrainingDiverged):
+            trainer.fit(digits.X_train * 1e6, digits.y_train)
