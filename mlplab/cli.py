@@ -146,10 +146,8 @@ def train_run(opts: dict, out: Path | None = None, data_home: Path | None = None
     from . import data as mdata
     from . import io, metrics, plots
     from .envinfo import environment_info, environment_markdown
-    from .model import mlp
-    from .optim import make_optimizer
     from .runs import make_run_dir, write_json
-    from .train import Trainer
+    from .train import build_trainer
 
     load_kwargs = {"seed": opts["seed"], "dtype": opts["dtype"]}
     if opts.get("split") is not None:
@@ -166,13 +164,8 @@ def train_run(opts: dict, out: Path | None = None, data_home: Path | None = None
     run_dir = make_run_dir(out, ds.name)
     echo(f"dataset {ds.name}: {X_train.shape[0]} training and {X_test.shape[0]} test samples, "
          f"{X_train.shape[1]} features, {ds.n_classes} classes")
-    model = mlp(X_train.shape[1], opts["hidden"], ds.n_classes, activation=opts["activation"], norm=opts["norm"],
-                dropout=opts["dropout"], init=opts["init"], scaler=opts["scaler"], dtype=opts["dtype"],
-                seed=opts["seed"])
-    opt_kwargs = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
-    optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **opt_kwargs)
-    trainer = Trainer(model, optimizer=optimizer, batch_size=opts["batch_size"], epochs=opts["epochs"],
-                      seed=opts["seed"], progress=progress)
+    model, trainer = build_trainer(opts, X_train.shape[1], ds.n_classes, progress=progress)
+    optimizer = trainer.optimizer
     t0 = time.perf_counter()
     history = trainer.fit(X_train, ds.y_train, validation=(X_test, ds.y_test))
     seconds = time.perf_counter() - t0
@@ -308,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return run_parsed(args)
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run a parsed command; bad input becomes a one-line error and exit status 2, Ctrl-C status 130."""
     try:
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:

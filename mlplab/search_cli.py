@@ -167,14 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     add_search_parser(sub)
     args = parser.parse_args(["search", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"mlplab: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("mlplab: interrupted", file=sys.stderr)
-        return 130
+    from .cli import run_parsed
+
+    return run_parsed(args)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
 
-__all__ = ["Trainer", "History", "TrainingDiverged"]
+__all__ = ["Trainer", "History", "TrainingDiverged", "build_trainer"]
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -261,3 +261,25 @@ class Trainer:
                 "accuracy": correct / n if self.classification else None,
                 "val_loss": None, "val_accuracy": None, "lr": opt.lr,
                 "seconds": time.perf_counter() - start}
+
+
+def build_trainer(config, n_features: int, n_classes: int, callbacks: Sequence[Callback] = (),
+                  progress: bool = False) -> tuple[Sequential, "Trainer"]:
+    """The model and :class:`Trainer` that a training configuration describes (the keys of
+    ``mlplab train``: hidden, activation, norm, dropout, init, scaler, dtype, seed, optimizer, lr,
+    weight_decay, batch_size, epochs), as ``mlplab train`` and ``mlplab search`` build them.
+    ``hidden`` is a list of sizes or a comma-separated string such as ``"128,64"``."""
+    from .model import mlp
+    from .optim import make_optimizer
+
+    hidden = config["hidden"]
+    if isinstance(hidden, str):
+        hidden = [int(h) for h in hidden.replace(" ", "").split(",") if h]
+    model = mlp(n_features, hidden, n_classes, activation=config["activation"], norm=config["norm"],
+                dropout=config["dropout"], init=config["init"], scaler=config["scaler"], dtype=config["dtype"],
+                seed=config["seed"])
+    opt_kwargs = {"weight_decay": config["weight_decay"]} if config["weight_decay"] else {}
+    optimizer = make_optimizer(config["optimizer"], model.parameters(), lr=config["lr"], **opt_kwargs)
+    trainer = Trainer(model, optimizer=optimizer, batch_size=config["batch_size"], epochs=config["epochs"],
+                      seed=config["seed"], callbacks=callbacks, progress=progress)
+    return model, trainer

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..callbacks import Callback
+from ..train import build_trainer  # the search builds models as `mlplab train` does
 from .space import BASE_CONFIG, SearchSpace, load_space
 from ._optuna import SAMPLERS, make_pruner, make_sampler, mask_url, open_storage, require_optuna
 
@@ -69,24 +70,6 @@ def load_split(dataset: str, val_size: float | int = 0.2, n_train: int | None = 
     ds = mdata.load(dataset, **kw)
     flat = lambda X: X.reshape(len(X), -1)
     return flat(ds.X_train), ds.y_train, flat(ds.X_val), ds.y_val, ds.n_classes
-
-
-def build_trainer(config: Mapping[str, Any], n_features: int, n_classes: int, callbacks: Sequence = ()) -> tuple:
-    """The model and :class:`~mlplab.train.Trainer` a training configuration describes, built as
-    ``mlplab train`` builds them."""
-    from ..model import mlp
-    from ..optim import make_optimizer
-    from ..train import Trainer
-
-    hidden = [int(h) for h in str(config["hidden"]).split(",") if h]
-    model = mlp(n_features, hidden, n_classes, activation=config["activation"], norm=config["norm"],
-                dropout=config["dropout"], init=config["init"], scaler=config["scaler"], dtype=config["dtype"],
-                seed=config["seed"])
-    opt_kwargs = {"weight_decay": config["weight_decay"]} if config["weight_decay"] else {}
-    optimizer = make_optimizer(config["optimizer"], model.parameters(), lr=config["lr"], **opt_kwargs)
-    trainer = Trainer(model, optimizer=optimizer, batch_size=config["batch_size"], epochs=config["epochs"],
-                      seed=config["seed"], callbacks=callbacks)
-    return model, trainer
 
 
 class _ReportToOptuna(Callback):
