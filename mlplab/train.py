@@ -14,29 +14,13 @@ from ._files import atomic_write_text
 from ._validation import as_generator, check_array, check_labels, check_positive_int
 from .callbacks import Callback, ProgressBar
 from .data.batching import batch_indices, take
-from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
+from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
 
 __all__ = ["Trainer", "History", "TrainingDiverged", "build_trainer"]
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-
-def _plainly_valid(X, dtype, n_features) -> bool:
-    """True for what ``check_array`` would return unchanged: a non-empty 2-D array of ``dtype`` with
-    ``n_features`` columns and only finite values; anything else goes through ``check_array``.
-
-    Finiteness is read from the sum: NaN or ±inf anywhere makes it NaN or ±inf, so a finite sum means
-    finite data (a sum that overflows just sends the data to the full check). That is one pass with
-    nothing allocated, where ``np.isfinite(X).all()`` writes a boolean array the size of ``X``:
-    0.23 s against 0.014 s on MNIST's 47 million pixels.
-    """
-    if not (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 and X.size > 0
-            and (n_features is None or X.shape[1] == n_features)):
-        return False
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum only means "check fully"
-        return bool(np.isfinite(np.add.reduce(X, axis=None)))
 
 
 class TrainingDiverged(FloatingPointError):
@@ -140,8 +124,7 @@ class Trainer:
         return isinstance(self.loss, SoftmaxCrossEntropy)
 
     def _check_xy(self, X, y, name="") -> tuple[np.ndarray, np.ndarray]:
-        if not _plainly_valid(X, self.model.dtype, self.model.n_features_in):
-            X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
         if self.classification:
             y = check_labels(y, n_samples=X.shape[0], n_classes=self.model.n_outputs, name=f"y{name}")
             if y.ndim == 2:

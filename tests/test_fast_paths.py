@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import mlplab as ml
+from mlplab._validation import all_finite
 from mlplab import optim
 from mlplab.data.batching import take
 
@@ -213,12 +214,14 @@ def test_fast_input_check_still_rejects_nan_and_accepts_huge_finite_values():
     with pytest.raises(ValueError, match="NaN"):
         ml.Trainer(model, epochs=1).fit(X, y)
     X = np.full((8, 3), 3e38, dtype=np.float32)  # finite, but the sum overflows: the full check decides
-    assert not ml.train._plainly_valid(X, np.dtype(np.float32), 3)
+    assert all_finite(X)
     checked, _ = ml.Trainer(model, epochs=1)._check_xy(X, y)
     np.testing.assert_array_equal(checked, X)
+    X[0, 0] = np.inf
+    assert not all_finite(X)
     X = np.ones((8, 3), dtype=np.float32)
-    assert ml.train._plainly_valid(X, np.dtype(np.float32), 3)
-    assert not ml.train._plainly_valid(X, np.dtype(np.float64), 3)   # wrong dtype: check_array converts
+    checked, _ = ml.Trainer(model, epochs=1)._check_xy(X, y)
+    assert checked is X   # already valid: no copy
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
