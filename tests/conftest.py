@@ -15,3 +15,14 @@ def _one_blas_thread_per_worker():
             yield
     else:
         yield
+
+
+@pytest.fixture
+def quiet_optuna():
+    """Optuna logs every trial at INFO; the search tests keep only its warnings."""
+    import optuna
+
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    yield
+    optuna.logging.set_verbosity(old)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -35,12 +34,7 @@ STATED_VAL_ACCURACY = 0.95
 SMALL = {"hidden": "32", "epochs": 4, "batch_size": 64, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def _quiet_optuna():
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    yield
-    optuna.logging.set_verbosity(old)
+pytestmark = pytest.mark.usefixtures("quiet_optuna")
 
 
 def _free_port() -> int:

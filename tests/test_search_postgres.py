@@ -22,7 +22,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import optuna
 import pytest
 
 from mlplab import search, search_cli
@@ -156,12 +155,7 @@ def pg():
         server.stop()
 
 
-@pytest.fixture(autouse=True)
-def _quiet_optuna():
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    yield
-    optuna.logging.set_verbosity(old)
+pytestmark = pytest.mark.usefixtures("quiet_optuna")
 
 
 def _sql(url: str, query: str) -> list[tuple]:
