@@ -129,7 +129,7 @@ def run(ctx: LabContext) -> None:
            "faster, because a normalized layer's gradient shrinks as its weights grow."
            if plain_faster else ""))
     r.heading("How often each variant learns")
-    r.table(["variant", f"scales with final training accuracy ≥ 0.9", "mean final training accuracy",
+    r.table(["variant", "scales with final training accuracy ≥ 0.9", "mean final training accuracy",
              "runs that diverged"], summary_rows, name="summary", floatfmt=".3f")
     r.heading(f"Final training accuracy (after {epochs} epochs) by weight scale")
     r.table(headers, rows, name="final_accuracy", floatfmt=".3f")

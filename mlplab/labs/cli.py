@@ -1,7 +1,6 @@
 """``mlplab lab list`` and ``mlplab lab NAME``."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 

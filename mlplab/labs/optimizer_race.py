@@ -205,7 +205,7 @@ def _loss_figure(ctx: LabContext, curves, iterations: int, n_train: int) -> None
         ax.set_ylim(bottom=smooth_min / 4)  # the raw curves' deepest dips say little
     ax.set(xlabel=f"iteration (mini-batch of {BATCH_SIZE}; {iterations * BATCH_SIZE / n_train:.1f} epochs in all)",
            ylabel="training loss (cross-entropy per image)",
-           title=f"optimizer-race: 784-100-100-100-100-10 ReLU on MNIST, the same mini-batches for all")
+           title="optimizer-race: 784-100-100-100-100-10 ReLU on MNIST, the same mini-batches for all")
     ax.grid(alpha=0.3)
     ax.legend(title="optimizer (smoothed)")
     plots.save(fig, ctx.path("race_loss.png"))
