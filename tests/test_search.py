@@ -267,7 +267,10 @@ def test_sqlite_study_resumes_after_its_worker_is_killed_mid_trial(tmp_path):
     finished = {n: v for n, v in before.items() if v[0] == TS.COMPLETE}
     killed = [n for n, v in before.items() if v[0] == TS.RUNNING]
     assert len(finished) >= 2 and len(killed) == 1
-    time.sleep(2.5)  # the killed trial's heartbeat is now older than the grace period
+    # Wait until the killed trial's heartbeat is older than the 2 s grace period. SQLite stores the
+    # heartbeat and the current time in whole seconds and Optuna wants the difference to be more than
+    # 2 s, so only a wait of 3 s or more is sure to do it on every clock phase (2.5 s failed sometimes).
+    time.sleep(3.5)
 
     space = eval(_KILL_SPACE, {"LogUniform": LogUniform, "Categorical": Categorical})
     result = run_search(space, storage=url, study_name="resume", n_trials=2, sampler="random", seed=0,
