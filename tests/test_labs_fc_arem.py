@@ -11,8 +11,8 @@ import pytest
 
 from mlplab.labs import arem, fc_net, run_lab
 from mlplab.labs.base import draw_params, random_search
+from shared_data import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HAS_AREM = (SHARED / "arem" / "walking" / "dataset1.csv").is_file()
 HAS_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").is_file()
 

@@ -2,8 +2,8 @@
 
 The module is skipped where torch is not installed (``pip install ".[test]"`` installs it).
 Everything runs in float64 on both sides, and every layer and loss with two tiers is checked in both
-(the reference classes of mlplab.layers / mlplab.losses and the fast classes of mlplab.fast). Layers and losses are compared output by output and
-gradient by gradient; optimizers are fed the same sequence of random gradients for 50 steps
+(the reference classes of mlplab.layers / mlplab.losses and the fast classes of mlplab.fast). Layers
+and losses are compared output by output and gradient by gradient; optimizers are fed the same sequence of random gradients for 50 steps
 (``p.grad`` set by hand in torch, ``Parameter.grad`` in mlplab) and the parameters compared
 after every step.
 """
