@@ -44,8 +44,9 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 from . import functional as F
 from .callbacks import Callback, ProgressBar
 from .data import stratified_split
+from .fast import SoftmaxCrossEntropy  # the fast tier's (mlplab.fast), like the estimator's models
 from .layers import Dense
-from .losses import BinaryCrossEntropy, Loss, MeanSquaredError, SoftmaxCrossEntropy
+from .losses import BinaryCrossEntropy, Loss, MeanSquaredError
 from .model import Sequential, mlp
 from .optim import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, Optimizer, RMSProp
 from .parameter import Parameter
