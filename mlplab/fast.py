@@ -50,11 +50,11 @@ class _Scratch:
         Contents are left from the last use; ``fill`` sets them when the array is created. A new array
         replaces the kept one when the shape changes (twice an epoch when the last mini-batch is short).
         """
-        scratch = self.__dict__.setdefault("scratch", {})
-        buf = scratch.get(key)
+        scratch = self.__dict__.get("scratch")
+        buf = None if scratch is None else scratch.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
-            scratch[key] = buf
+            self.__dict__.setdefault("scratch", {})[key] = buf
         return buf
 
     def __getstate__(self) -> dict:
