@@ -265,12 +265,13 @@ def sample_images(X, y=None, predicted=None, class_names: Sequence[str] | None =
     ncols = max(1, min(int(ncols), len(tiles)))
     name = (lambda c: str(class_names[int(c)])) if class_names is not None else (lambda c: str(int(c)))
     gap = max(2, tiles[0].shape[0] // 3 + 1)
-    grid, h, w = _montage(tiles, ncols, gap, fill=1.0)
+    background = 0.0 if tiles[0].ndim == 2 else 1.0  # white: 0 in the grey scale (dark ink on white), 1 in RGB
+    grid, h, w = _montage(tiles, ncols, gap, fill=background)
     nrows = math.ceil(len(tiles) / ncols)
     fig, ax = _axes(ax, (1.1 * ncols + 0.4, 1.25 * nrows + 0.4 + (0.3 if title else 0)))
     # a top margin of one gap so that the first row's labels fit inside the Axes
-    ax.imshow(np.concatenate([np.ones((gap,) + grid.shape[1:]), grid]), cmap="gray_r" if grid.ndim == 2 else None,
-              vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(np.concatenate([np.full((gap,) + grid.shape[1:], background), grid]),
+              cmap="gray_r" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
     for k, i in enumerate(indices):
         r, c = divmod(k, ncols)
         label, color = "", "black"
