@@ -3,6 +3,7 @@ summaries, toy data, the progress bar's modes, and that nothing touches pyplot o
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import textwrap
@@ -66,7 +67,7 @@ def test_import_and_every_figure_leave_the_backend_and_pyplot_alone(tmp_path):
         print("ok", len(figs))
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "MPLBACKEND": "pdf", "OPENBLAS_NUM_THREADS": "1"})
+                          env={**os.environ, "MPLBACKEND": "pdf", "OPENBLAS_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ok 7" in proc.stdout
     for i in range(7):
@@ -306,8 +307,8 @@ def test_progress_draws_a_bar_on_a_terminal_and_nothing_when_disabled(digits):
 def test_cli_prints_epoch_lines_into_a_pipe(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mlplab.cli", "train", "--epochs", "3", "--hidden", "16",
                            "--no-compare", "--out", str(tmp_path / "run")],
-                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
-                                                                            "OPENBLAS_NUM_THREADS": "1"})
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     epoch_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("epoch ")]
     assert [ln.split(":")[0] for ln in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
