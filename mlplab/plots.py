@@ -322,7 +322,7 @@ def first_layer_weights(model, image_shape=None, n: int | None = None, ncols: in
         ax.imshow(np.nan_to_num(grid, nan=1.0), interpolation="nearest")
     ax.set_axis_off()
     if title:
-        ax.set_title(f"{title}: {n} of {W.shape[0]} units, {shape[0]}x{shape[1]} inputs", fontsize=10)
+        ax.set_title(f"{title}: {n} of {W.shape[0]} units, {'x'.join(map(str, shape))} inputs", fontsize=10)
     return _finish(fig, path)
 
 

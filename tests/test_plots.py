@@ -61,7 +61,8 @@ def test_import_and_every_figure_leave_the_backend_and_pyplot_alone(tmp_path):
         for i, f in enumerate(figs):
             ml.plots.save(f, r"{tmp_path}/f%d.png" % i)
             f._repr_png_()
-        from mlplab.labs import base  # the labs import plots too
+        from mlplab.labs import run_lab  # a lab draws its figures through plots too
+        run_lab("optimizers", out=r"{tmp_path}/lab", quick=True)
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
         print("ok", len(figs))
@@ -72,6 +73,7 @@ def test_import_and_every_figure_leave_the_backend_and_pyplot_alone(tmp_path):
     assert "ok 7" in proc.stdout
     for i in range(7):
         assert (tmp_path / f"f{i}.png").read_bytes().startswith(PNG)
+    assert (tmp_path / "lab" / "optimizers.png").read_bytes().startswith(PNG)
 
 
 def test_plots_is_an_attribute_of_the_package():
@@ -167,6 +169,9 @@ def test_first_layer_weights_one_tile_per_unit():
     np.testing.assert_allclose(grid[:8, :8], w0 / np.abs(w0).max(), rtol=1e-6)
     with pytest.raises(ValueError, match="image_shape"):
         plots.first_layer_weights(ml.mlp(10, [3], 2, seed=0))
+    rgb = plots.first_layer_weights(ml.mlp(3 * 4 * 4, [5], 2, seed=0), image_shape=(3, 4, 4))  # channels first
+    assert rgb.axes[0].images[0].get_array().shape == (4, 5 * 4 + 4, 3)
+    assert "3x4x4 inputs" in rgb.axes[0].get_title()
 
 
 def test_activation_histograms_show_sigmoid_saturation():
