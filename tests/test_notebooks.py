@@ -74,7 +74,8 @@ def execute(path: Path, quick: bool, cwd: Path, timeout: int):
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "mlplab test", "language": "python"}))
         km = KernelManager(kernel_name="mlplab-test", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
-        client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}})
+        client = NotebookClient(nb, km=km, timeout=timeout, record_timing=False,  # no timestamps in the diffs
+                                resources={"metadata": {"path": str(cwd)}})
         client.execute(env=kernel_env(quick))
     return nb
 
