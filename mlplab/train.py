@@ -29,7 +29,8 @@ class TrainingDiverged(FloatingPointError):
 
 class History:
     """Per-epoch records of training. ``history["val_accuracy"]`` is a list over epochs;
-    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically."""
+    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically; ``plot()`` draws
+    loss and accuracy, ``to_pandas()`` gives a DataFrame (in Jupyter it shows as a table)."""
 
     def __init__(self, records: Sequence[dict] | None = None) -> None:
         self.records: list[dict] = list(records or [])
@@ -135,6 +136,9 @@ class Trainer:
 
     If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
     model keeps the weights it had at the start of that epoch.
+
+    ``progress=True`` adds a :class:`~mlplab.callbacks.ProgressBar`: tqdm's notebook bar in Jupyter, its
+    text bar in a terminal, and one line per epoch where the output is not a terminal (a pipe, a log).
 
     The arrays of a training step (scores, gradients) live in buffers that the layers reuse from batch
     to batch (see :class:`mlplab.Sequential`); what the Trainer returns or records (the History,
