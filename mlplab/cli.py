@@ -1,9 +1,10 @@
 """The ``mlplab`` command (also ``python -m mlplab``).
 
-Exit codes: 0 done; 1 something failed while running (a dataset could not be read or downloaded,
-training diverged, a model file is unreadable or does not fit the data, not enough memory, a disk
-error); 2 the command line (or a config file it names) is wrong and nothing was done; 130
-interrupted (Ctrl-C). Every expected failure is one line ``mlplab: error: <what happened and what to
+Exit codes: 0 done; 1 something failed while running (a dataset could not be downloaded or fails
+its checksum, training diverged, a later step failed, a model file is unreadable or does not fit
+the data, not enough memory, a disk error); 2 what the command was given is wrong (an option, a
+config or search-space file, a study name, an existing --out folder; bad values in the data);
+130 interrupted (Ctrl-C). Every expected failure is one line ``mlplab: error: <what happened and what to
 do>`` on stderr; ``--debug`` adds the traceback. Only a bug in mlplab shows a traceback by itself.
 """
 from __future__ import annotations
@@ -503,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mlplab", description="Build, train, compare and understand fully-connected neural networks "
                                    "(from scratch on NumPy). Exit status: 0 done, 1 failed while running, "
-                                   "2 wrong command line, 130 interrupted.")
+                                   "2 wrong input, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"mlplab {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -550,7 +551,7 @@ def _error(message: str) -> None:
 def run_parsed(args: argparse.Namespace) -> int:
     """Run a parsed command and turn every expected failure into one line and an exit status
     (see the module docstring); ``args.debug`` adds the traceback."""
-    from .data.cache import DownloadError
+    from .data.cache import ChecksumError, DownloadError
     from .train import TrainingDiverged
 
     debug = getattr(args, "debug", False)
@@ -587,8 +588,10 @@ def run_parsed(args: argparse.Namespace) -> int:
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         return report(f"{exc.strerror or _one_line(exc)}{where}", EXIT_FAILED, exc)
-    except ValueError as exc:
+    except ChecksumError as exc:  # a damaged dataset file is not the command line's fault
         return report(_one_line(exc), EXIT_FAILED, exc)
+    except ValueError as exc:  # bad input: an option, a file it names, data that does not fit
+        return report(_one_line(exc), EXIT_USAGE, exc)
     except ModuleNotFoundError as exc:
         return report(f"{_one_line(exc)}: install the missing package (see the README)", EXIT_FAILED, exc)
 
