@@ -137,32 +137,36 @@ class KeepLastEpoch(Callback):
     and optimizer state per epoch."""
 
     def __init__(self) -> None:
-        self.epoch = 0
-        self._state = None
-        self._optimizer_state = None
+        # one attribute, replaced in one step: a Ctrl-C between two assignments cannot pair the
+        # weights of one epoch with the number or optimizer state of another
+        self._kept: tuple = (0, None, None)
 
-    def _keep(self, trainer) -> None:
-        self._state = trainer.model.get_state()
-        self._optimizer_state = trainer.optimizer.state_dict() if trainer.optimizer is not None else None
+    @property
+    def epoch(self) -> int:
+        return self._kept[0]
+
+    def _keep(self, trainer, epoch: int) -> None:
+        state = trainer.model.get_state()
+        opt_state = trainer.optimizer.state_dict() if trainer.optimizer is not None else None
+        self._kept = (epoch, state, opt_state)
 
     def on_train_begin(self, trainer):
-        self.epoch = trainer.epoch
-        self._keep(trainer)
+        self._keep(trainer, trainer.epoch)
 
     def on_epoch_end(self, trainer, logs):
-        self.epoch = int(logs["epoch"])
-        self._keep(trainer)
+        self._keep(trainer, int(logs["epoch"]))
 
     def on_train_end(self, trainer, interrupted=False):
         if interrupted:
             self.restore(trainer)
 
     def restore(self, trainer) -> None:
-        if self._state is None:
+        _, state, opt_state = self._kept
+        if state is None:
             return
-        trainer.model.set_state(self._state)
-        if self._optimizer_state is not None:
-            trainer.optimizer.load_state_dict(self._optimizer_state)
+        trainer.model.set_state(state)
+        if opt_state is not None:
+            trainer.optimizer.load_state_dict(opt_state)
 
 
 class ProgressBar(Callback):

@@ -291,20 +291,29 @@ def train_run(opts: TrainConfig | dict, out: Path | None = None, data_home: Path
         status, problem = "failed", MemoryError("out of memory while training")
         keeper.restore(trainer)
     seconds = time.perf_counter() - t0
-    history = trainer.history
+    from .train import History
+    # the history of the epochs whose weights are kept (a Ctrl-C may fall between the two records)
+    history = History([r for r in trainer.history.records if r["epoch"] <= keeper.epoch])
     results: dict = {"status": status, "epochs_run": keeper.epoch, "epochs": config.epochs, "data": shapes,
                      "model": "model.npz", "model_epoch": keeper.epoch}
 
     # save what was trained: a first Ctrl-C here waits for the files, a second one stops at once
-    with finish_before_interrupt("saving the trained model", echo=lambda m: print(m, file=sys.stderr, flush=True)):
-        acc = metrics.accuracy(ds.y_test, model.predict(X_test))
-        results["summary"] = {"mlplab": {"accuracy": acc, "seconds": seconds}}
-        if problem is not None:
-            results["message"] = str(problem)
-        io.save(model, run_dir / "model.npz", optimizer=optimizer, metadata={**metadata, "status": status,
-                                                                              "epoch": keeper.epoch})
-        history.to_csv(run_dir / "history.csv")
-        write_json(run_dir / "results.json", results)
+    try:
+        with finish_before_interrupt("saving the trained model", echo=lambda m: print(m, file=sys.stderr, flush=True)):
+            acc = metrics.accuracy(ds.y_test, model.predict(X_test))
+            results["summary"] = {"mlplab": {"accuracy": acc, "seconds": seconds}}
+            if problem is not None:
+                results["message"] = str(problem)
+            io.save(model, run_dir / "model.npz", optimizer=optimizer,
+                    metadata={**metadata, "status": status, "epoch": keeper.epoch})
+            history.to_csv(run_dir / "history.csv")
+            write_json(run_dir / "results.json", results)
+    except KeyboardInterrupt:
+        if (run_dir / "history.csv").exists() and (run_dir / "model.npz").exists():
+            raise Interrupted(f"interrupted; the model of epoch {keeper.epoch} and its history were saved first, "
+                              f"in {run_dir} (the baseline, figure and report were skipped)") from None
+        raise Interrupted(f"stopped at once while saving: {run_dir} may lack model.npz and history.csv "
+                          "(files are written whole or not at all)") from None
 
     if status == "interrupted":
         raise Interrupted(f"interrupted after epoch {keeper.epoch} of {config.epochs}; the model of epoch "
@@ -329,24 +338,28 @@ def train_run(opts: TrainConfig | dict, out: Path | None = None, data_home: Path
             failed.append(("the scikit-learn baseline", exc))
             results["summary"]["sklearn"] = {"failed": str(exc)}
     sk = results["summary"].get("sklearn", {})
-    with finish_before_interrupt("writing the report", echo=lambda m: print(m, file=sys.stderr, flush=True)):
-        try:
-            from . import plots
-            plots.training_curves(history, title=f"{ds.name}: {arch} {config.activation}, {config.optimizer} "
-                                  f"lr={config.lr:g}", val_label="test", path=run_dir / "curves.png")
-        except Exception as exc:  # noqa: BLE001
-            failed.append(("the figure curves.png", exc))
-        try:
-            from .envinfo import environment_info, environment_markdown
-            info = environment_info()
-            results["environment"] = info
-            _write_report(run_dir, ds, config, arch, acc, seconds, X_train.shape[0], X_test.shape[0], sk,
-                          config_dict, environment_markdown(info), (run_dir / "curves.png").exists())
-        except Exception as exc:  # noqa: BLE001
-            failed.append(("the report report.md", exc))
-        if failed:
-            results["failed_steps"] = {what: f"{type(exc).__name__}: {exc}" for what, exc in failed}
-        write_json(run_dir / "results.json", results)
+    try:
+        with finish_before_interrupt("writing the report", echo=lambda m: print(m, file=sys.stderr, flush=True)):
+            try:
+                from . import plots
+                plots.training_curves(history, title=f"{ds.name}: {arch} {config.activation}, {config.optimizer} "
+                                      f"lr={config.lr:g}", val_label="test", path=run_dir / "curves.png")
+            except Exception as exc:  # noqa: BLE001
+                failed.append(("the figure curves.png", exc))
+            try:
+                from .envinfo import environment_info, environment_markdown
+                info = environment_info()
+                results["environment"] = info
+                _write_report(run_dir, ds, config, arch, acc, seconds, X_train.shape[0], X_test.shape[0], sk,
+                              config_dict, environment_markdown(info), (run_dir / "curves.png").exists())
+            except Exception as exc:  # noqa: BLE001
+                failed.append(("the report report.md", exc))
+            if failed:
+                results["failed_steps"] = {what: f"{type(exc).__name__}: {exc}" for what, exc in failed}
+            write_json(run_dir / "results.json", results)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while writing the report; the trained model (test accuracy {acc:.4f}) "
+                          f"and its history are saved in {run_dir}") from None
 
     echo("")
     echo(f"{'model':<34} {'test accuracy':>13} {'seconds':>9}")
