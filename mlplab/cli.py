@@ -23,8 +23,20 @@ import numpy as np
 
 from .config import ConfigError, TrainConfig, estimate_training_memory, format_bytes
 
-__all__ = ["main", "build_parser", "run_parsed", "train_run", "read_config", "sklearn_baseline",
-           "UsageError", "CommandError", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandError",
+    "UsageError",
+    "build_parser",
+    "main",
+    "read_config",
+    "run_parsed",
+    "sklearn_baseline",
+    "train_run",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -242,7 +254,12 @@ def train_run(opts: TrainConfig | dict, out: Path | None = None, data_home: Path
     from . import data as mdata
     from . import io, metrics
     from .callbacks import KeepLastEpoch
-    from .runs import check_run_dir, finish_before_interrupt, prepare_run_dir, write_json
+    from .runs import (
+        check_run_dir,
+        finish_before_interrupt,
+        prepare_run_dir,
+        write_json,
+    )
     from .train import TrainingDiverged, build_trainer
 
     config = opts if isinstance(opts, TrainConfig) else TrainConfig.from_dict(opts)
@@ -391,14 +408,14 @@ def _write_report(run_dir: Path, ds, config: TrainConfig, arch: str, acc: float,
                 else [f"Baseline: {sk.get('skipped') or sk.get('failed')}", ""] if sk else [])
     report = "\n".join([
         f"# Training run: {ds.name}", "",
-        f"An MLP {arch} ({config.activation}, {config.optimizer}, lr {config.lr:g}, batch {config.batch_size}, "
+        (f"An MLP {arch} ({config.activation}, {config.optimizer}, lr {config.lr:g}, batch {config.batch_size}, "
         f"{config.epochs} epochs) trained on {n_train} samples and tested on {n_test}; "
-        f"test accuracy {acc:.4f} in {seconds:.2f} s.", "",
+        f"test accuracy {acc:.4f} in {seconds:.2f} s."), "",
         "| model | test accuracy | seconds |", "|---|---:|---:|", *rows, "",
         *baseline,
         *(["![loss and accuracy per epoch](curves.png)", ""] if figure else []),
-        "The curve labelled *test* is the test set, evaluated after each epoch; the saved model is the one "
-        "after the last epoch (no selection on the test set).", "",
+        ("The curve labelled *test* is the test set, evaluated after each epoch; the saved model is the one "
+        "after the last epoch (no selection on the test set)."), "",
         "## Configuration", "", "```json", json.dumps(config_dict, indent=2, default=str), "```", "",
         "## Environment", "", env_md, "",
         f"Reproduce: `mlplab train --config {run_dir / 'config.json'}`",
@@ -460,12 +477,14 @@ def _predict_data(header: dict, args) -> tuple[str, dict, dict]:
             raise UsageError(f"--split applies to the arem dataset only, not {dataset!r}")
         kw["split"] = split
     n_train = recorded.get("n_train", cfg.get("n_train")) if same else None
-    if isinstance(n_train, int) and dataset == "arem":  # the scaling statistics come from the training subset
+    if isinstance(n_train, int):  # AReM's scaling statistics come from the training subset
         kw["n_train"] = n_train
     if same and recorded.get("test_size") is not None and dataset in ("digits", "arem"):
         kw["test_size"] = recorded["test_size"]
     if args.data_home is not None:
         kw["data_home"] = args.data_home
+    elif same and cfg.get("data_home") and Path(cfg["data_home"]).is_dir():  # where it was trained, if still there
+        kw["data_home"] = cfg["data_home"]
     return dataset, kw, {"trained_on": trained_on, "class_names": meta.get("class_names")}
 
 

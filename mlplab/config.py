@@ -19,22 +19,33 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import json
 import math
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from .data.datasets import DATASETS
 from .init import INIT_NAMES
 from .model import ACTIVATIONS, NORMS, SCALERS
 from .optim import OPTIMIZERS
 
-__all__ = ["TrainConfig", "ConfigError", "CONSTRAINTS", "Interval", "StrOptions", "parse_hidden", "parse_init",
-           "estimate_training_memory", "format_bytes"]
+__all__ = [
+    "CONSTRAINTS",
+    "ConfigError",
+    "Interval",
+    "StrOptions",
+    "TrainConfig",
+    "estimate_training_memory",
+    "format_bytes",
+    "parse_hidden",
+    "parse_init",
+]
 
 
 class ConfigError(ValueError):
@@ -63,9 +74,7 @@ class Interval:
         right = self.closed in ("right", "both")
         if self.low is not None and (v < self.low or (v == self.low and not left)):
             return False
-        if self.high is not None and (v > self.high or (v == self.high and not right)):
-            return False
-        return True
+        return not (self.high is not None and (v > self.high or v == self.high and not right))
 
     def canonical(self, v):
         return int(v) if self.type is Integral else float(v)
@@ -325,8 +334,8 @@ class TrainConfig:
         return canon
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], base: "TrainConfig | None" = None,
-                  source: str | None = None) -> "TrainConfig":
+    def from_dict(cls, values: Mapping[str, Any], base: TrainConfig | None = None,
+                  source: str | None = None) -> TrainConfig:
         """A configuration from ``base`` (default: the defaults) updated with ``values``.
 
         Keys may use ``-`` for ``_``; unknown keys are refused with the known ones (and a close
@@ -354,7 +363,7 @@ class TrainConfig:
             raise ConfigError(f"{exc}{where}") from None
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, base: "TrainConfig | None" = None) -> "TrainConfig":
+    def from_file(cls, path: str | os.PathLike, base: TrainConfig | None = None) -> TrainConfig:
         """A configuration from a JSON file (``.json``, or any other name) or a TOML file (``.toml``)."""
         path = Path(path)
         if path.is_dir():
@@ -379,7 +388,7 @@ class TrainConfig:
         d["hidden"] = list(d["hidden"])
         return d
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------------ derived facts
@@ -404,7 +413,7 @@ def estimate_training_memory(config: TrainConfig, n_features: int, n_classes: in
     two copies the loop keeps (the start-of-epoch weights it falls back to on divergence, and the
     last finished epoch's), plus one batch of activations. Python integers: no overflow."""
     sizes = [int(n_features), *config.hidden, int(n_classes)]
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
     itemsize = 4 if config.dtype == "float32" else 8
     copies = 4 + len(OPTIMIZERS[config.optimizer].state_names)
     activations = config.batch_size * sum(sizes) * 4

@@ -19,8 +19,15 @@ from pathlib import Path
 
 from ._files import atomic_write_text
 
-__all__ = ["make_run_dir", "write_json", "check_run_dir", "prepare_run_dir", "finish_before_interrupt",
-           "RunDirError", "RUN_MARKERS"]
+__all__ = [
+    "RUN_MARKERS",
+    "RunDirError",
+    "check_run_dir",
+    "finish_before_interrupt",
+    "make_run_dir",
+    "prepare_run_dir",
+    "write_json",
+]
 
 #: files whose presence makes a folder an mlplab run folder (what ``--overwrite`` may replace)
 RUN_MARKERS = ("results.json", "config.json", "report.md")

@@ -11,7 +11,13 @@ import pytest
 
 import mlplab as ml
 from mlplab._files import atomic_write_text, clean_stale_temporaries
-from mlplab.config import CONSTRAINTS, ConfigError, TrainConfig, estimate_training_memory, parse_hidden
+from mlplab.config import (
+    CONSTRAINTS,
+    ConfigError,
+    TrainConfig,
+    estimate_training_memory,
+    parse_hidden,
+)
 from mlplab.train import build_trainer
 
 

@@ -103,5 +103,6 @@ def test_no_import_cycles_in_mlplab():
 def test_python_m_mlplab_is_the_command():
     out = subprocess.run([sys.executable, "-m", "mlplab", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"mlplab {mlplab.__version__}"
-    bad = subprocess.run([sys.executable, "-m", "mlplab", "train", "--epochs", "0"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "mlplab", "train", "--epochs", "0"], capture_output=True, text=True,
+                         check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("mlplab: error: argument --epochs")

@@ -87,7 +87,7 @@ def test_ctrl_c_during_training_keeps_the_last_finished_epoch(tmp_path):
     proc = _start(tmp_path, ["--epochs", "100000", "--hidden", "16", "--no-compare", "--out", "run"], EPOCH_MARKER)
     _wait_for(proc, "EPOCH 3")
     proc.send_signal(signal.SIGINT)
-    rc, out, err = _finish(proc)
+    rc, _out, err = _finish(proc)
     assert rc == 130, err
     assert err.strip().splitlines()[-1].startswith("mlplab: interrupted after epoch ")
     assert "Traceback" not in err
@@ -112,7 +112,7 @@ def test_ctrl_c_during_the_baseline_keeps_the_model_and_skips_the_baseline(tmp_p
     proc = _start(tmp_path, ["--epochs", "2", "--hidden", "16", "--out", "run"], patch)
     _wait_for(proc, "BASELINE")
     proc.send_signal(signal.SIGINT)
-    rc, out, err = _finish(proc)
+    rc, _out, err = _finish(proc)
     assert rc == 130 and "Traceback" not in err
     assert "the scikit-learn baseline, which was skipped" in err.strip().splitlines()[-1]
     run = tmp_path / "run"
@@ -137,7 +137,7 @@ def test_one_ctrl_c_during_the_save_lets_the_save_finish(tmp_path):
     proc = _start(tmp_path, ["--epochs", "2", "--hidden", "16", "--out", "run"], SLOW_SAVE.format(seconds=1.5))
     _wait_for(proc, "SAVING")
     proc.send_signal(signal.SIGINT)
-    rc, out, err = _finish(proc)
+    rc, _out, err = _finish(proc)
     assert rc == 130 and "Traceback" not in err
     assert "press Ctrl-C again to stop at once" in err
     assert "saved first" in err.strip().splitlines()[-1]
@@ -154,7 +154,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     time.sleep(0.3)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    rc, out, err = _finish(proc, timeout=20)
+    rc, _out, err = _finish(proc, timeout=20)
     assert rc == 130 and time.monotonic() - t0 < 10
     assert "stopped at once while saving" in err and "Traceback" not in err
     run = tmp_path / "run"
@@ -290,7 +290,7 @@ def test_download_failure_is_one_line(tmp_path, monkeypatch):
     env = {**os.environ, "MLPLAB_DATA_URL": "http://127.0.0.1:9", "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, "-m", "mlplab", "train", "--dataset", "mnist", "--data-home",
                            str(tmp_path / "data"), "--no-progress", "--out", str(tmp_path / "run")],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert proc.returncode == 1 and len(errors) == 1 and errors[0].startswith("mlplab: error: ")
     assert "127.0.0.1:9" in errors[0] and "Traceback" not in proc.stderr
