@@ -251,7 +251,7 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", 
         raise ValueError(f"n_in and n_out must be >= 1, got {n_in} and {n_out}")
     hidden = list(hidden)
     if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-        raise ValueError(f"hidden layer sizes must be integers >= 1, got {hidden}")  # 2.5 is not rounded
+        raise ValueError(f"hidden layer sizes must be >= 1 and whole numbers, got {hidden}")  # 2.5 is not rounded
     hidden = [int(h) for h in hidden]
     activation = check_choice(activation, ACTIVATIONS, "activation")
     if norm is not None:
