@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .search_cli import add_search_parser
 
     add_search_parser(sub)
+    from .exercises.cli import add_exercises_parser
+
+    add_exercises_parser(sub)
     return parser
 
 
