@@ -116,7 +116,9 @@ def test_injected_mistakes_are_named_in_a_kernel(notebook, keys, tmp_path):
     assert "pass" in _text(cells["train"])  # the training cell waits for the checks to pass
 
 
-def test_cli_writes_filled_copies_and_never_overwrites_the_student_files(tmp_path):
+def test_cli_writes_filled_copies_and_never_overwrites_the_student_files(tmp_path, capsys):
+    from mlplab.cli import main
+
     cmd = [sys.executable, "-m", "mlplab.cli", "exercises"]
     out = subprocess.run(cmd + ["solutions", str(tmp_path / "filled")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -126,17 +128,15 @@ def test_cli_writes_filled_copies_and_never_overwrites_the_student_files(tmp_pat
             if e.notebook == notebook:
                 src = "".join(filled[f"exercise-{name}"]["source"])
                 assert "NotImplementedError" not in src and "BEGIN SOLUTION" not in src
-    again = subprocess.run(cmd + ["solutions", str(tmp_path / "filled")], capture_output=True, text=True, timeout=120)
-    assert again.returncode == 2 and "--force" in again.stderr and again.stderr.count("\n") == 1
-    into_src = subprocess.run(cmd + ["solutions", str(NB_DIR), "--force"], capture_output=True, text=True, timeout=120)
-    assert into_src.returncode == 2 and "student notebooks" in into_src.stderr
-    bad = subprocess.run(cmd + ["solutions", str(tmp_path / "x"), "--mistake", "dense:nonsense"], capture_output=True,
-                         text=True, timeout=120)
-    assert bad.returncode == 2 and "unknown mistake" in bad.stderr
-    demo = subprocess.run(cmd + ["solutions", str(tmp_path / "demo"), "--mistake", "adam:adam_no_bias_correction"],
-                          capture_output=True, text=True, timeout=120)
-    assert demo.returncode == 0, demo.stderr
+    capsys.readouterr()
+    assert main(["exercises", "solutions", str(tmp_path / "filled")]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["exercises", "solutions", str(NB_DIR), "--force"]) == 2
+    assert "student notebooks" in capsys.readouterr().err
+    assert main(["exercises", "solutions", str(tmp_path / "x"), "--mistake", "dense:nonsense"]) == 2
+    assert "unknown mistake" in capsys.readouterr().err
+    assert main(["exercises", "solutions", str(tmp_path / "demo"), "--mistake", "adam:adam_no_bias_correction"]) == 0
     adam = "".join(_cells(read_notebook(tmp_path / "demo" / "03-optimizers.ipynb"))["exercise-adam"]["source"])
     assert "m_hat = self.m[key]\n" in adam
-    listing = subprocess.run(cmd + ["list"], capture_output=True, text=True, timeout=120)
-    assert listing.returncode == 0 and "adam:adam_eps_inside_sqrt" in listing.stdout
+    assert main(["exercises", "list"]) == 0
+    assert "adam:adam_eps_inside_sqrt" in capsys.readouterr().out

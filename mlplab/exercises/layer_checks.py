@@ -236,6 +236,15 @@ def check_activation(obj, like: str, seed: int = 0) -> CheckResult:
 
 # ====================================================================== normalization
 
+def _settings_note(res: CheckResult, obj, names: dict, values: dict) -> None:
+    """Say which settings the reference was built with, and which were not found on the student's layer."""
+    parts = []
+    for k, attrs in names.items():
+        found = any(getattr(obj, a, None) is not None for a in attrs)
+        parts.append(f"{k} {values[k]:g}" + ("" if found else f" (mlplab's default: your layer has no attribute {k})"))
+    res.note("settings", "reference built with " + ", ".join(parts))
+
+
 def _norm_setup(view: LayerView, res: CheckResult, rng):
     gamma, beta = view.get("gamma"), view.get("beta")
     if gamma is None or beta is None:
@@ -270,6 +279,7 @@ def check_batchnorm(obj, seed: int = 0) -> CheckResult:
     saved = _Saved(view, ("gamma", "beta"), ("running_mean", "running_var"))
     momentum = float(_first_attr(obj, ("momentum",), 0.1))
     eps = float(_first_attr(obj, ("eps", "epsilon"), 1e-5))
+    _settings_note(res, obj, {"momentum": ("momentum",), "eps": ("eps", "epsilon")}, {"momentum": momentum, "eps": eps})
     try:
         setup = _norm_setup(view, res, rng)
         if setup is None:
@@ -351,6 +361,7 @@ def check_layernorm(obj, seed: int = 0) -> CheckResult:
     rng = np.random.default_rng(seed)
     saved = _Saved(view, ("gamma", "beta"))
     eps = float(_first_attr(obj, ("eps", "epsilon"), 1e-5))
+    _settings_note(res, obj, {"eps": ("eps", "epsilon")}, {"eps": eps})
     try:
         setup = _norm_setup(view, res, rng)
         if setup is None:
@@ -464,6 +475,9 @@ def check_dropout(obj, seed: int = 0) -> CheckResult:
             dx_s = as_float(dx)
             if dx_s is not None and dx_s.shape == x.shape and not np.array_equal(dx_s != 0, keep2):
                 res.error("dx", MISTAKES["dropout_backward_new_mask"].fix, "dropout_backward_new_mask", case)
+            elif res.mistakes & {"dropout_non_inverted", "dropout_not_rescaled"}:
+                # the forward's scaling is already named; backward only has to agree with it
+                compare(res, "dx", dx, dy * keep2, tol, case, expected=": dx = dy · mask, as in your forward")
             else:
                 compare(res, "dx", dx, dy * keep2 / (1 - p), tol, case, [("dropout_not_rescaled", dy * keep2)])
         if len(masks) == 2:
