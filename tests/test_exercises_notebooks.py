@@ -17,16 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbclient  # in the test extra: a missing Jupyter stack fails here, it is never skipped
 import pytest
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import KernelManager
 
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-from jupyter_client.kernelspec import KernelSpec  # noqa: E402
-from jupyter_client.manager import KernelManager  # noqa: E402
-
-import mlplab.exercises as ex  # noqa: E402
-from mlplab.exercises.notebooks import default_notebook_dir, fill_notebook, read_notebook  # noqa: E402
-from mlplab.exercises.solutions import EXERCISES, INJECTIONS, NOTEBOOKS, check_source, student_source  # noqa: E402
+import mlplab.exercises as ex
+from mlplab.exercises.notebooks import default_notebook_dir, fill_notebook, read_notebook
+from mlplab.exercises.solutions import EXERCISES, INJECTIONS, NOTEBOOKS, check_source, student_source
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks" / "exercises"
