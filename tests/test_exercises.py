@@ -288,3 +288,39 @@ def test_student_layers_learn_digits_in_sequential_and_trainer():
     ml.Trainer(model, ml.losses.SoftmaxCrossEntropy(), ml.optim.Adam(model.parameters(), lr=1e-2), batch_size=32,
                epochs=5, seed=0).fit(X, data.y_train)
     assert ml.metrics.accuracy(data.y_test, model.predict(Xt)) >= 0.9
+
+
+def test_book_optimizers_with_hard_coded_eps():
+    """'Deep Learning from Scratch' writes ε = 1e-7 into its formulas and keeps no eps attribute."""
+    class BookRMSprop:
+        def __init__(self, lr=0.01, decay_rate=0.99):
+            self.lr, self.decay_rate, self.h = lr, decay_rate, None
+
+        def update(self, params, grads):
+            if self.h is None:
+                self.h = {key: np.zeros_like(val) for key, val in params.items()}
+            for key in params:
+                self.h[key] *= self.decay_rate
+                self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
+                params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
+
+    class BookAdam:
+        def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+            self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, None, None
+
+        def update(self, params, grads):
+            if self.m is None:
+                self.m = {k: np.zeros_like(v) for k, v in params.items()}
+                self.v = {k: np.zeros_like(v) for k, v in params.items()}
+            self.iter += 1
+            lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+            for key in params:
+                self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
+                self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
+                params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
+
+    rms = ex.check_optimizer(BookRMSprop(), like="RMSProp")
+    assert rms.passed and "ε = 1e-07" in str(rms) and "rho=0.99" in str(rms)  # decay_rate read as rho
+    assert ex.check_optimizer(BookRMSprop(), like="RMSProp", eps=1e-7).findings == []
+    adam = ex.check_optimizer(BookAdam(), like="Adam")
+    assert adam.mistakes == {"adam_eps_uncorrected"} and "with your ε = 1e-07" in str(adam)

@@ -73,6 +73,8 @@ def describe_difference(got, want) -> str:
         bad = int(np.count_nonzero(~np.isfinite(got)))
         return f"{bad} of {got.size} values are NaN or infinite"
     scale = max(float(np.max(np.abs(want))), 1e-12) if want.size else 1.0
+    if got.size and not got.any():
+        return "your values are all 0 (was it computed and stored?)"
     diff = np.abs(got - want)
     text = f"largest difference {float(np.max(diff)):.3g} (the correct values reach {scale:.3g})"
     big = np.abs(want) > 1e-6 * scale

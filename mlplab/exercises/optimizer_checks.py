@@ -207,7 +207,7 @@ def check_optimizer(student, like: str = "Adam", steps: int = 30, seed: int = 0,
     if not is_object and not callable(student):
         raise TypeError("student must be an object with update(params, grads) or a function "
                         "step(w, dw, config) -> (next_w, config)")
-    h = {}
+    h, defaulted = {}, []
     for k, default in known.items():
         if k in hyper:
             h[k] = float(hyper[k])
@@ -215,9 +215,14 @@ def check_optimizer(student, like: str = "Adam", steps: int = 30, seed: int = 0,
             found = next((getattr(student, a) for a in _ATTRS[k] if is_object and isinstance(
                 getattr(student, a, None), (int, float))), None)
             h[k] = float(found) if found is not None else default
+            if found is None and is_object:
+                defaulted.append(k)
     name = type(student).__name__ if is_object else getattr(student, "__name__", "function")
     args = ", ".join(f"{k}={v:g}" for k, v in h.items())
     res = CheckResult(f"{like} check of {name}", [f"{steps} steps of {like}({args}) on 2 parameter arrays"])
+    if defaulted:
+        res.note("settings", f"{like}({args}); mlplab's default for {', '.join(defaulted)}: your optimizer has no "
+                 f"such attribute (pass them to check_optimizer if yours differ)")
 
     params, grads = _problem(seed, steps)
     ref = _reference_path(like, h, params, grads)
@@ -256,6 +261,18 @@ def check_optimizer(student, like: str = "Adam", steps: int = 30, seed: int = 0,
 
     if first_bad is None:
         return res
+    # a hard-coded ε the check could not read (the book writes 1e-7 into its formulas): try common values
+    if "eps" in defaulted:
+        for eps in (1e-7, 1e-6, 1e-5, 1e-10):
+            other = {**h, "eps": eps}
+            if all(_close(s, r, tol) for s, r in zip(student_path, _reference_path(like, other, params, grads))):
+                res.warning("eps", f"your updates are the reference's with ε = {eps:g} instead of mlplab's default "
+                            f"{h['eps']:g}: the formula is right; pass eps={eps:g} to check against your value")
+                return res
+            for code, update in MISTAKEN_UPDATES.get(like, []):
+                if all(_close(s, m, tol) for s, m in zip(student_path, _formula_path(update, other, params, grads))):
+                    res.error("updates", MISTAKES[code].fix + f" (with your ε = {eps:g})", code)
+                    return res
     t, before = first_bad
     want = ref[t - 1]
     prev_ref = ref[t - 2] if t > 1 else params
