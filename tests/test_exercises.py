@@ -260,6 +260,10 @@ def test_not_implemented_and_exceptions_are_findings():
     assert not result.passed and "not implemented yet" in str(result)
     with pytest.raises(ValueError, match="expected one of"):
         ex.check_layer(Empty(), "Convolution")
+    with pytest.raises(TypeError, match="instance"):
+        ex.check_layer(Empty, "ReLU")
+    with pytest.raises(TypeError, match="function itself"):
+        ex.check_function(3, "sigmoid")
 
 
 def test_report_reads_as_text_and_html():

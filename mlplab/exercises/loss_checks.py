@@ -156,9 +156,12 @@ def _global_max_softmax(x):
 def check_function(f, like: str = "sigmoid", seed: int = 0) -> CheckResult:
     """Check a stable ``sigmoid(x)`` or ``softmax(x)`` (rows on the last axis) on 1-D and 2-D inputs,
     float32 and float64, moderate and extreme values."""
-    like = like.lower()
+    like = str(like).lower()
     if like not in ("sigmoid", "softmax"):
         raise ValueError(f"check_function checks 'sigmoid' or 'softmax', got {like!r}")
+    if not callable(f):
+        raise TypeError(f"check_function needs your function itself, e.g. check_function({like}, like={like!r}); "
+                        f"got {type(f).__name__}")
     res = CheckResult(f"{like} check of {getattr(f, '__name__', type(f).__name__)}")
     rng = np.random.default_rng(seed)
     if like == "sigmoid":
