@@ -1,5 +1,3 @@
-import numpy as np  # noqa: F401
-
 import mlplab as ml
 
 

@@ -1,6 +1,3 @@
-import numpy as np  # noqa: F401
-
-
 class SGD:
     """Plain gradient descent: θ ← θ - η g for every parameter.
 
