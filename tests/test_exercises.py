@@ -286,7 +286,30 @@ def test_student_layers_learn_digits_in_sequential_and_trainer():
     Dense, BatchNorm, Dropout = _load("dense")["Dense"], _load("batchnorm")["BatchNorm"], _load("dropout")["Dropout"]
     rng = np.random.default_rng(0)
     book = ex.as_layer(Affine(rng.normal(0, 0.15, (64, 10)), np.zeros(10)))  # the book's style, adapted
-    assert isinstance(book, ex.StudentLayer) and ex.as_layer(Dense(3, 2)) is not None
+    assert isinstance(book, ex.StudentLayer)
+    dense = Dense(3, 2)
+    assert ex.as_layer(dense) is dense  # already an mlplab Layer
+
+    class NotALayer:  # mlplab-style parameters, but no Layer base class
+        def __init__(self):
+            self.inner = Dense(3, 2, rng=0)
+
+        def parameters(self):
+            return self.inner.parameters()
+
+        def forward(self, x, training=False):
+            return self.inner.forward(x, training)
+
+        def backward(self, dy):
+            return self.inner.backward(dy)
+
+    wrapped = ex.as_layer(NotALayer())
+    assert wrapped.parameters() == wrapped.obj.inner.parameters()
+    y = wrapped.forward(np.ones((4, 3)), True)
+    wrapped.backward(np.ones_like(y))
+    np.testing.assert_allclose(wrapped.parameters()[1].grad, [4.0, 4.0])
+    with pytest.raises(TypeError, match="forward"):
+        ex.as_layer(object())
     model = ml.Sequential([ml.layers.Standardize(dtype="float64"), Dense(64, 64, rng=0), BatchNorm(64),
                            ml.layers.ReLU(), Dropout(0.1, rng=0), book])
     ml.Trainer(model, ml.losses.SoftmaxCrossEntropy(), ml.optim.Adam(model.parameters(), lr=1e-2), batch_size=32,

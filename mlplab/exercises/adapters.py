@@ -158,8 +158,11 @@ class StudentLayer(Layer):
     def __init__(self, obj) -> None:
         self.obj = obj
         self.view = LayerView(obj, ("W", "b", "gamma", "beta"))
-        self._names = [n for n in ("W", "b", "gamma", "beta") if self.view.has(n)]
-        self._params = [Parameter(np.array(self.view.get(n)), n, decay=n == "W") for n in self._names]
+        if self.view.style == "mlplab":  # parameters() of its own, just not a Layer subclass: use them as they are
+            self._names, self._params = [], list(obj.parameters())
+        else:
+            self._names = [n for n in ("W", "b", "gamma", "beta") if self.view.has(n)]
+            self._params = [Parameter(np.array(self.view.get(n)), n, decay=n == "W") for n in self._names]
 
     def _sync(self) -> None:
         for name, p in zip(self._names, self._params):
