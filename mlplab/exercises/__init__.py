@@ -84,15 +84,21 @@ def check_layer(student, like: str = "Dense", seed: int = 0) -> CheckResult:
     if isinstance(student, type):
         raise TypeError(f"pass an instance of {student.__name__}, e.g. {student.__name__}(...), not the class")
     if kind in ("SoftmaxCrossEntropy", "MeanSquaredError"):
-        return check_loss(student, kind, seed)
-    if not (callable(getattr(student, "forward", None)) and callable(getattr(student, "backward", None))):
+        result = check_loss(student, kind, seed)
+    elif not (callable(getattr(student, "forward", None)) and callable(getattr(student, "backward", None))):
         raise TypeError(f"{type(student).__name__} has no forward and backward methods; a layer needs both")
-    if kind == "Dense":
-        return check_dense(student, seed)
-    if kind in ("ReLU", "Sigmoid", "Tanh", "LeakyReLU"):
-        return check_activation(student, kind, seed)
-    if kind == "BatchNorm":
-        return check_batchnorm(student, seed)
-    if kind == "LayerNorm":
-        return check_layernorm(student, seed)
-    return check_dropout(student, seed)
+    elif kind == "Dense":
+        result = check_dense(student, seed)
+    elif kind in ("ReLU", "Sigmoid", "Tanh", "LeakyReLU"):
+        result = check_activation(student, kind, seed)
+    elif kind == "BatchNorm":
+        result = check_batchnorm(student, seed)
+    elif kind == "LayerNorm":
+        result = check_layernorm(student, seed)
+    else:
+        result = check_dropout(student, seed)
+    errors = result.errors()
+    if any(f.what.startswith("forward") for f in errors) and any(not f.what.startswith("forward") for f in errors):
+        result.note("order", "fix the forward pass first: the backward results are compared with the reference's, "
+                    "and a backward that follows a wrong forward differs too")
+    return result

@@ -169,8 +169,9 @@ MISTAKES: dict[str, Mistake] = {
         "RMSProp decay weights swapped", "h ← ρ h + (1 - ρ) g²"),
     "adam_no_bias_correction": Mistake(
         "Adam without bias correction",
-        "m̂ = m / (1 - β₁ᵗ) and v̂ = v / (1 - β₂ᵗ) with t the step count (1 at the first step); "
-        "without them the first steps are far too small"),
+        "m̂ = m / (1 - β₁ᵗ) and v̂ = v / (1 - β₂ᵗ) with t the step count (1 at the first step); m and v "
+        "start at 0, so without the correction the early steps have the wrong size (with the default β's "
+        "the first one is (1 - β₁)/√(1 - β₂) = 3.16 times the corrected step)"),
     "adam_eps_inside_sqrt": Mistake(
         "Adam with ε inside the square root", "θ ← θ - η m̂ / (√v̂ + ε)"),
     "adam_eps_uncorrected": Mistake(
