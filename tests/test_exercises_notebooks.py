@@ -125,6 +125,9 @@ def test_injected_mistakes_are_named_in_a_kernel(notebook, keys, tmp_path):
         text = _text(cells[f"check-{inj.exercise}"])
         assert "FAILED" in text, text
         assert ex.MISTAKES[inj.mistake].title in text, (key, text)
+        html = "".join("".join(o["data"]["text/html"]) for o in cells[f"check-{inj.exercise}"]["outputs"]
+                       if "text/html" in o.get("data", {}))
+        assert "<table>" in html and html.count(ex.MISTAKES[inj.mistake].title.replace("'", "&#x27;")) >= 1
     assert "pass" in _text(cells["train"])  # the training cell waits for the checks to pass
 
 
