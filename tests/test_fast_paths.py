@@ -291,8 +291,11 @@ def test_changed_layers_are_stored_anew_and_an_old_optimizer_notices():
     opt.step()  # still updates the six Parameters it was given (now one block per Parameter)
     for p, b in zip(opt.params, before):
         np.testing.assert_array_equal(p.data, b - 1.0)
+    mixed = ml.Sequential([L.Dense(2, 2, dtype="float32"), L.Dense(2, 2, dtype="float64")])
+    assert isinstance(mixed.parameters(), list) and all(p.flat is None for p in mixed.parameters())
     with pytest.raises(ValueError, match="different dtypes"):
-        ml.Sequential([L.Dense(2, 2, dtype="float32"), L.Dense(2, 2, dtype="float64")])
+        FlatParameters(mixed.parameters())
+    assert isinstance(mixed.astype("float64").parameters(), FlatParameters)
 
 
 # ------------------------------------------------------------------ optimizers: flat = per Parameter
