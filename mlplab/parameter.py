@@ -15,7 +15,7 @@ class Parameter:
     object, so there are no string keys to keep in sync.
 
     **Assigning** ``p.data = a`` or ``p.grad = a``: on a Parameter of its own the array is simply
-    taken (``grad`` must have the shape of ``data``). On a Parameter that lives in a model's flat
+    taken. On a Parameter that lives in a model's flat
     storage (:class:`FlatParameters`, ``p.flat`` is not None) the values of ``a`` are *copied into*
     its place there, so the model and its optimizer keep seeing them; ``a`` must then have the
     Parameter's shape (a ``ValueError`` says so otherwise), and it is cast to the model's dtype.
@@ -65,12 +65,8 @@ class Parameter:
             return
         if self.flat is not None:
             self._copy_in(self._grad, value, "grad")
-            return
-        value = np.asarray(value)
-        if value.shape != self._data.shape:
-            raise ValueError(f"gradient of shape {value.shape} for parameter {self.name!r} of shape "
-                             f"{self._data.shape}")
-        self._grad = value
+        else:
+            self._grad = np.asarray(value)
 
     def _copy_in(self, target: np.ndarray, value, what: str) -> None:
         value = np.asarray(value)
