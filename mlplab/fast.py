@@ -50,8 +50,10 @@ class _Scratch:
         Contents are left from the last use; ``fill`` sets them when the array is created. A new array
         replaces the kept one when the shape changes (twice an epoch when the last mini-batch is short).
         """
-        scratch = self.__dict__.get("scratch")
-        buf = None if scratch is None else scratch.get(key)
+        try:
+            buf = self.scratch[key]
+        except (AttributeError, KeyError):  # the first call with this key
+            buf = None
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
             self.__dict__.setdefault("scratch", {})[key] = buf
@@ -220,7 +222,7 @@ class SoftmaxCrossEntropy(_Scratch, R.SoftmaxCrossEntropy):
 
     def _constants(self, n: int, c: int, dtype) -> tuple[np.ndarray, np.ndarray]:
         """``arange(0, n c, c)`` and ``ones(c)``, kept from one mini-batch to the next."""
-        scratch = self.__dict__.setdefault("scratch", {})
+        scratch = self.__dict__.get("scratch") or self.__dict__.setdefault("scratch", {})
         if scratch.get("constants_for") != (n, c, dtype):
             scratch["constants_for"] = (n, c, dtype)
             scratch["constants"] = (np.arange(0, n * c, c), np.ones(c, dtype))

@@ -32,41 +32,32 @@ class Parameter:
         ``decay_all=True``.
     """
 
-    __slots__ = ("_data", "_grad", "name", "decay", "flat")
+    __slots__ = ("data", "grad", "name", "decay", "flat")
 
     def __init__(self, data: np.ndarray, name: str = "", decay: bool = True) -> None:
-        self._data = np.asarray(data)
-        self._grad = np.zeros_like(self._data)
+        data = np.asarray(data)
+        self._bind(data, np.zeros_like(data), None)
         self.name = name
         self.decay = decay
+
+    def _bind(self, data: np.ndarray, grad: np.ndarray, flat: FlatParameters | None) -> None:
+        """Make ``data`` and ``grad`` this Parameter's arrays, held by ``flat`` (or by nobody)."""
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "grad", grad)
         #: the FlatParameters whose arrays hold ``data`` and ``grad``, or None
-        self.flat: FlatParameters | None = None
+        object.__setattr__(self, "flat", flat)
 
-    @property
-    def data(self) -> np.ndarray:
-        return self._data
-
-    @data.setter
-    def data(self, value) -> None:
-        if value is self._data:  # ``p.data *= c`` assigns the same array back
-            return
-        if self.flat is not None:
-            self._copy_in(self._data, value, "data")
-        else:
-            self._data = np.asarray(value)
-
-    @property
-    def grad(self) -> np.ndarray:
-        return self._grad
-
-    @grad.setter
-    def grad(self, value) -> None:
-        if value is self._grad:
-            return
-        if self.flat is not None:
-            self._copy_in(self._grad, value, "grad")
-        else:
-            self._grad = np.asarray(value)
+    def __setattr__(self, name: str, value) -> None:
+        # reading p.data is a plain slot (the hot path); assigning it goes through here
+        if name in ("data", "grad"):
+            current = getattr(self, name)
+            if value is current:  # ``p.data *= c`` assigns the same array back
+                return
+            if self.flat is not None:
+                self._copy_in(current, value, name)
+                return
+            value = np.asarray(value)
+        object.__setattr__(self, name, value)
 
     def _copy_in(self, target: np.ndarray, value, what: str) -> None:
         value = np.asarray(value)
@@ -80,34 +71,34 @@ class Parameter:
         converted with the whole model (``model.astype``); asking it alone raises ``ValueError``."""
         dtype = np.dtype(dtype)
         if self.flat is not None:
-            if dtype == self._data.dtype:
+            if dtype == self.data.dtype:
                 return
             raise ValueError(f"parameter {self.name!r} lives in a model's flat storage: convert the whole "
                              f"model with model.astype({dtype.name!r})")
-        self._data = self._data.astype(dtype)
-        self._grad = np.zeros_like(self._data)
+        data = self.data.astype(dtype)
+        self._bind(data, np.zeros_like(data), None)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._data.shape
+        return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self._data.dtype
+        return self.data.dtype
 
     def zero_grad(self) -> None:
-        self._grad.fill(0)
+        self.grad.fill(0)
 
     # pickle and deepcopy: a copied Parameter has arrays of its own (the model packs them again)
     def __getstate__(self) -> dict:
-        return {"data": self._data, "grad": self._grad, "name": self.name, "decay": self.decay}
+        return {"data": self.data, "grad": self.grad, "name": self.name, "decay": self.decay}
 
     def __setstate__(self, state: dict) -> None:
-        self._data, self._grad = state["data"], state["grad"]
-        self.name, self.decay, self.flat = state["name"], state["decay"], None
+        self._bind(state["data"], state["grad"], None)
+        self.name, self.decay = state["name"], state["decay"]
 
     def __repr__(self) -> str:
-        return f"Parameter(name={self.name!r}, shape={self._data.shape}, dtype={self._data.dtype})"
+        return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
 
 
 class FlatParameters(Sequence[Parameter]):
@@ -144,9 +135,7 @@ class FlatParameters(Sequence[Parameter]):
         for p, start, stop in zip(unique, self.starts, self.starts[1:]):
             self.data[start:stop] = p.data.reshape(-1)
             self.grad[start:stop] = np.asarray(p.grad).reshape(-1)
-            p._data = self.data[start:stop].reshape(p.data.shape)
-            p._grad = self.grad[start:stop].reshape(p._data.shape)
-            p.flat = self
+            p._bind(self.data[start:stop].reshape(p.data.shape), self.grad[start:stop].reshape(p.data.shape), self)
         self.params: tuple[Parameter, ...] = tuple(unique)
         self.in_use = True
 
@@ -156,7 +145,7 @@ class FlatParameters(Sequence[Parameter]):
             return
         for p in self.params:
             if p.flat is self:
-                p._data, p._grad, p.flat = p._data.copy(), p._grad.copy(), None
+                p._bind(p.data.copy(), p.grad.copy(), None)
         self.in_use = False
 
     def holds(self, params: Sequence[Parameter]) -> bool:
