@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mlplab.data as data
+from mlplab import data
 from mlplab.data import ChecksumError, DownloadError
 from mlplab.data.cache import CIFAR10_SUMS
 from mlplab.data.cli import add_data_parser
@@ -394,7 +394,7 @@ def assert_one_clear_line(msg: str, url: str, home: Path, name: str = "train-ima
     (500, DownloadError, "the server answered HTTP 500 Internal Server Error"),
 ])
 def test_failed_download_keeps_nothing_and_says_what_to_do(misbehaving, tmp_path, mode, error, reason):
-    root, server, files = misbehaving
+    _, server, _ = misbehaving
     path = "/mnist/train-images-idx3-ubyte.gz"
     server.modes[path] = mode
     home = tmp_path / "cache"
@@ -484,7 +484,7 @@ CLIENT = textwrap.dedent("""
 
 
 def test_download_killed_midway_is_cleaned_by_the_next_fetch(misbehaving, tmp_path):
-    root, server, files = misbehaving
+    _, server, files = misbehaving
     for f in files:
         server.modes["/" + f.path] = "slow"
     home = tmp_path / "cache"
