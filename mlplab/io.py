@@ -207,8 +207,10 @@ def save(model: Sequential, path: str | os.PathLike, optimizer: Optimizer | None
     header["arrays"] = {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}
     try:
         blob = json.dumps(header, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"metadata must be JSON-serialisable, without NaN or infinity: {exc}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        bad = _first_non_finite(metadata)
+        raise TypeError("metadata must be JSON-serialisable, without NaN or infinity"
+                        + (f" (metadata{bad[0]} is {bad[1]})" if bad else f": {exc}")) from None
     where = f"cannot save to {path}"
     # what load would refuse, refused here: the description ...
     try:
@@ -225,6 +227,21 @@ def save(model: Sequential, path: str | os.PathLike, optimizer: Optimizer | None
     with atomic_open(path, "wb") as f:
         np.savez(f, **{_HEADER: np.frombuffer(blob, dtype=np.uint8)}, **arrays)
     return path
+
+
+def _first_non_finite(obj) -> tuple[str, float] | None:
+    """``(path, value)`` of the first NaN or infinite float in nested dicts/lists (path as
+    ``['logs']['val_loss']``), found without recursion; None if there is none."""
+    stack = [("", obj)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path, item
+        if isinstance(item, dict):
+            stack.extend((f"{path}[{k!r}]", v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
 
 
 # ------------------------------------------------------------------------------------ the zip level

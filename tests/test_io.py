@@ -148,7 +148,7 @@ def test_save_refuses_what_load_would_refuse(tmp_path):
         ml.io.save(model, tmp_path / "m.npz")
     assert not list(tmp_path.iterdir())  # nothing written
     model = ml.mlp(3, [4], 2, seed=0)
-    with pytest.raises(TypeError, match="without NaN or infinity"):
+    with pytest.raises(TypeError, match=r"without NaN or infinity \(metadata\[.lr.\] is nan\)"):
         ml.io.save(model, tmp_path / "m.npz", metadata={"lr": float("nan")})
     deep: list = []
     for _ in range(ml.io.MAX_JSON_DEPTH + 1):
