@@ -204,7 +204,8 @@ _SCRATCH = re.compile(r"\.(?:download|unpack)-(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\
 #: ``.unpack-<random>`` folders and pooch's ``tmp<random>`` files; removed once this old.
 _LEGACY = re.compile(r"\.(?:download|unpack)-[a-z0-9_]+|tmp[a-z0-9_]{8}")
 _LEGACY_AGE_S = 3600.0
-#: A scratch folder of another host (a data folder on a network drive) is removed once this old.
+#: A scratch folder whose process cannot be asked (another host's, on a network drive) or whose pid
+#: runs again (reused) is removed once this old.
 _OTHER_HOST_AGE_S = 24 * 3600.0
 
 
@@ -213,6 +214,9 @@ def _host() -> str:
 
 
 def _pid_running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (True when that cannot be told)."""
+    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl-C there; such folders go by age instead
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -224,8 +228,9 @@ def _pid_running(pid: int) -> bool:
 
 def clean_stale_downloads(folder: str | PathLike) -> list[Path]:
     """Remove what killed downloads left in ``folder``: scratch folders whose process no longer runs
-    on this host (of other hosts: older than a day), and leftovers of earlier versions older than an
-    hour. Returns what was removed. Running downloads (their process is alive) are left alone."""
+    on this host, any scratch folder older than a day (another host's, or a pid reused since), and
+    leftovers of earlier versions older than an hour. Returns what was removed. Running downloads
+    (their process is alive) are left alone."""
     folder = Path(folder)
     removed: list[Path] = []
     if not folder.is_dir():
@@ -234,9 +239,9 @@ def clean_stale_downloads(folder: str | PathLike) -> list[Path]:
     for entry in folder.iterdir():
         m = _SCRATCH.fullmatch(entry.name)
         if m is not None and entry.is_dir() and not entry.is_symlink():
-            if m["host"] == host:
-                stale = int(m["pid"]) != os.getpid() and not _pid_running(int(m["pid"]))
-            else:
+            if m["host"] == host and int(m["pid"]) != os.getpid() and not _pid_running(int(m["pid"])):
+                stale = True
+            else:  # alive, ours, or another host's (a data folder on a network drive): by age
                 stale = now - entry.stat().st_mtime > _OTHER_HOST_AGE_S
         elif _LEGACY.fullmatch(entry.name) and not entry.is_symlink():
             stale = now - entry.stat().st_mtime > _LEGACY_AGE_S
