@@ -60,22 +60,9 @@ from .._files import atomic_open
 from .registry import AREM_ACTIVITIES, REGISTRY, DatasetSpec, FileSpec, get_spec
 
 __all__ = [
-    "CIFAR10_SUMS",
-    "ENV_BASE_URL",
-    "ENV_DATA_HOME",
-    "ChecksumError",
-    "DatasetStatus",
-    "DownloadError",
-    "clean_stale_downloads",
-    "ensure_files",
-    "expected_digests",
-    "fetch",
-    "get_base_url",
-    "get_data_home",
-    "list_datasets",
-    "read_verified",
-    "sha256_file",
-    "status",
+    "ENV_DATA_HOME", "ENV_BASE_URL", "ChecksumError", "DownloadError", "DatasetStatus",
+    "get_data_home", "get_base_url", "sha256_file", "read_verified", "ensure_files", "expected_digests",
+    "fetch", "status", "list_datasets", "CIFAR10_SUMS", "clean_stale_downloads",
 ]
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from .._validation import (
-    as_generator,
-    check_positive_int,
-    check_split_size,
-    resolve_dtype,
-)
+from .._validation import as_generator, check_positive_int, check_split_size, resolve_dtype
 from .batching import stratified_split
 from .cache import ensure_files, expected_digests, read_verified
 from .formats import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parse_cifar10_bin, parse_idx
