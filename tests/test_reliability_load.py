@@ -71,21 +71,16 @@ def write_zip(path: Path, members: list[tuple[str, bytes, dict]]) -> Path:
     return path
 
 
-def deflate(data: bytes) -> bytes:
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush()
-
-
-def zero_bomb(n_bytes: int, prefix: bytes) -> tuple[bytes, int]:
+def zero_bomb(n_bytes: int, prefix: bytes) -> bytes:
     """A raw deflate stream of ``prefix`` then ``n_bytes`` zeros, made without compressing them all: a
-    block of 1 MiB of zeros, compressed once after a full flush, repeats byte for byte. Returns
-    (stream, crc of the first 1 MiB); the CRC of the whole is not needed, nobody reads that far."""
+    block of 1 MiB of zeros, compressed once after a full flush, repeats byte for byte. (Its CRC is
+    not computed: the loader must refuse the file before reading that far.)"""
     mib = bytes(1 << 20)
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
     block = c.compress(mib) + c.flush(zlib.Z_FULL_FLUSH)
     assert n_bytes % len(mib) == 0
-    return head + block * (n_bytes // len(mib)) + c.flush(zlib.Z_FINISH), 0
+    return head + block * (n_bytes // len(mib)) + c.flush(zlib.Z_FINISH)
 
 
 def header_of(model: ml.Sequential, **change) -> dict:
@@ -109,8 +104,7 @@ def model_members(model: ml.Sequential, header: dict | list | bytes | None = Non
 
 @pytest.fixture(scope="module")
 def small():
-    m = ml.mlp(4, [3], 2, seed=0)
-    return m
+    return ml.mlp(4, [3], 2, seed=0)
 
 
 def crafted_files(folder: Path, small: ml.Sequential) -> dict[str, tuple[Path, str]]:
@@ -130,7 +124,7 @@ def crafted_files(folder: Path, small: ml.Sequential) -> dict[str, tuple[Path, s
     hdr = header_of(big, architecture=cfg, arrays={"layers.0.weight": [[16000, 16000], "float32"],
                                                    "layers.0.bias": [[16000], "float32"]})
     w_head = npy((16000, 16000), data=b"")
-    stream, _ = zero_bomb(1024 << 20, w_head)  # 1 GiB of zeros: more than the 16000² floats, cut below
+    stream = zero_bomb(1024 << 20, w_head)  # 1 GiB of zeros: more than the 16000² floats, cut below
     members = model_members(big, hdr, {"layers.0.bias": npy((16000,))})
     members = [m for m in members if not m[0].startswith("layers.0.weight")]
     members.append(("layers.0.weight.npy", stream, {"method": 8, "file_size": len(w_head) + 16000 * 16000 * 4}))
@@ -139,7 +133,7 @@ def crafted_files(folder: Path, small: ml.Sequential) -> dict[str, tuple[Path, s
     # the same stream under a member that declares 48 bytes: decompression stops at the declared size
     tiny = ml.Sequential([ml.layers.Dense(4, 3, rng=0)])
     w_head = npy((3, 4), data=b"")
-    stream, _ = zero_bomb(64 << 20, w_head)
+    stream = zero_bomb(64 << 20, w_head)
     first = w_head + bytes(48)
     members = [m for m in model_members(tiny) if not m[0].startswith("layers.0.weight")]
     members.append(("layers.0.weight.npy", stream, {"method": 8, "file_size": len(first), "crc": zlib.crc32(first)}))
