@@ -101,7 +101,8 @@ class ModelFileError(ValueError):
 
 @dataclass(frozen=True)
 class _Value:
-    """One config value: ``kind`` "int", "real" or "init"; ``low``/``high`` bounds; ``open_high``."""
+    """How one config value is checked: ``kind`` "int", "real" or "init" (a rule name or a weight
+    scale >= 0); bounds ``low``/``high``, excluded when ``open_low``/``open_high``; ``required``."""
     kind: str
     low: float | None = None
     high: float | None = None
@@ -129,7 +130,7 @@ class _Value:
 
 
 _WIDTH = _Value("int", 1, MAX_PARAMETERS, required=True)
-_EPS = _Value("real", 0.0, open_low=True)
+_EPS = _Value("real", 0.0)
 
 
 @dataclass(frozen=True)
