@@ -51,10 +51,11 @@ def npy(shape, descr: str = "<f4", data: bytes | None = None, fortran: bool = Fa
     return buf.getvalue() + data
 
 
-def write_zip(path: Path, members: list[tuple[str, bytes, dict]]) -> Path:
+def write_zip(path: Path, members: list[tuple[str, bytes, dict]], zip64: tuple[int, int] | None = None) -> Path:
     """A zip written by hand so every field can lie: ``(name, payload, opts)`` with opts ``method``
     (0 stored, 8 deflate: payload is then the raw deflate stream), ``file_size`` and ``crc``
-    (default: those of the payload)."""
+    (default: those of the payload). ``zip64=(entries, directory bytes)`` adds ZIP64 end records
+    that claim those numbers (the classic end record keeps the true ones)."""
     local, central = bytearray(), bytearray()
     for name, payload, opts in members:
         method = opts.get("method", 0)
@@ -67,6 +68,10 @@ def write_zip(path: Path, members: list[tuple[str, bytes, dict]]) -> Path:
         central += struct.pack("<4s6H3L5HLL", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, len(payload),
                                usize, len(nb), 0, 0, 0, 0, 0, offset) + nb
     eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(local), 0)
+    if zip64 is not None:
+        at = len(local) + len(central)
+        eocd = (struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, zip64[0], zip64[0], zip64[1], len(local))
+                + struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1) + eocd)
     path.write_bytes(bytes(local + central + eocd))
     return path
 
@@ -238,6 +243,23 @@ def crafted_files(folder: Path, small: ml.Sequential) -> dict[str, tuple[Path, s
     name, payload, _ = bad_crc[1]
     bad_crc[1] = (name, payload, {"crc": zlib.crc32(payload) ^ 1})
     add("wrong CRC", bad_crc, r"truncated or corrupt\?\): Bad CRC-32")
+    cases["ZIP64 end record claims 10**12 members"] = (
+        write_zip(folder / "zip64.npz", model_members(small), zip64=(10 ** 12, 10 ** 13)),
+        r"zip directory lists 1000000000000 members")
+
+    # the optimizer state is never decompressed unless an optimizer is restored: a corrupt one does not
+    # stop the model from loading (test_corrupt_optimizer_state_is_read_only_when_restoring)
+    opt = ml.optim.Adam(small.parameters())
+    hdr = header_of(small, optimizer={"type": "Adam", "t": 1, "hyperparameters": opt.hyperparameters()})
+    members = model_members(small, None)
+    for j, p in enumerate(small.parameters()):
+        for name in ("m", "v"):
+            key = f"optimizer.{j}.{name}"
+            hdr["arrays"][key] = [list(p.data.shape), "float32"]
+            payload = npy(p.data.shape)
+            members.append((key + ".npy", payload, {"crc": zlib.crc32(payload) ^ 1}))
+    members[0] = model_members(small, hdr)[0]
+    add("corrupt optimizer state (model only)", members, None)
     return cases
 
 
@@ -305,7 +327,8 @@ CASE_NAMES = [
     "no list of arrays", "NaN weights", "dtype float64 in a float32 model", "description declares 1 GB",
     "truncated file", "not a zip", "a pickled .npy, not an .npz", "pickled object array in place of a weight",
     "an .npz not written by mlplab", "bzip2-compressed member", "duplicate member", "20000 members",
-    "unexpected member name", "wrong CRC",
+    "unexpected member name", "wrong CRC", "ZIP64 end record claims 10**12 members",
+    "corrupt optimizer state (model only)",
 ]
 
 # arrays are not read by read_metadata: these files are only refused by load
@@ -349,3 +372,11 @@ def test_bomb_capped_at_declared_size_loads_zeros(child_results):
     path, _ = cases["bomb under a small declared size (loads the declared 48 bytes)"]
     model = ml.io.load(path)
     np.testing.assert_array_equal(model.layers[0].weight.data, np.zeros((3, 4), np.float32))
+
+
+def test_corrupt_optimizer_state_is_read_only_when_restoring(child_results, small):
+    cases, _ = child_results
+    path, _ = cases["corrupt optimizer state (model only)"]
+    model = ml.io.load(path)  # the optimizer members are not touched
+    with pytest.raises(ml.io.ModelFileError, match=r"Bad CRC-32 for file 'optimizer.0.m.npy'"):
+        ml.io.load(path, optimizer=ml.optim.Adam(model.parameters()))
