@@ -144,6 +144,20 @@ class _LayerFormat:
     width: Callable[[dict], tuple[int, int]] | None = None
 
 
+#: Buffers whose values are bounded (``(low, low excluded)``): a variance is >= 0, a scale divides.
+BUFFER_BOUNDS: dict[str, tuple[float, bool]] = {"running_var": (0.0, False), "scale": (0.0, True)}
+
+def _out_of_bounds(key: str, arr: np.ndarray) -> str | None:
+    """What is wrong with the values of layer array ``key`` under :data:`BUFFER_BOUNDS`, or None."""
+    if not key.startswith("layers.") or key.rsplit(".", 1)[1] not in BUFFER_BOUNDS or arr.size == 0:
+        return None
+    low, excluded = BUFFER_BOUNDS[key.rsplit(".", 1)[1]]
+    smallest = arr.min()
+    if smallest < low or (excluded and smallest == low):
+        return f"array {key!r} holds {smallest}, but its values must be {'>' if excluded else '>='} {low}"
+    return None
+
+
 _NORM_ARRAYS = lambda cfg: [("gamma", (cfg["num_features"],)), ("beta", (cfg["num_features"],))]
 _SCALER = _LayerFormat(buffers=lambda cfg: [("shift", None), ("scale", None)])
 
@@ -225,6 +239,9 @@ def save(model: Sequential, path: str | os.PathLike, optimizer: Optimizer | None
             raise ValueError(f"{where}: {key} holds {bad} NaN or infinite values (did training diverge?); "
                              "a model file holds finite weights only. Save the last finite weights instead "
                              "(e.g. the best checkpoint, or lower the learning rate and train again)")
+        problem = _out_of_bounds(key, arr)
+        if problem:
+            raise ValueError(f"{where}: {problem}")
     with atomic_open(path, "wb") as f:
         np.savez(f, **{_HEADER: np.frombuffer(blob, dtype=np.uint8)}, **arrays)
     return path
@@ -645,6 +662,9 @@ class _ModelFile:
             arr = self._wrap(_read_npy, self.zf, self.members[key], shape, dt, fortran, offset, self.path)
             if not all_finite(arr):
                 raise ModelFileError(f"{self.path}: array {key!r} contains NaN or infinite values")
+            problem = _out_of_bounds(key, arr)
+            if problem:
+                raise ModelFileError(f"{self.path}: {problem}")
             out[key] = arr
         return out
 

@@ -158,6 +158,11 @@ def test_save_refuses_what_load_would_refuse(tmp_path):
     with pytest.raises(TypeError, match="metadata must be a dict"):
         ml.io.save(model, tmp_path / "m.npz", metadata=["a"])
 
+    bn = ml.mlp(3, [4], 2, norm="batchnorm", seed=0)
+    bn.layers[1].running_var[0] = -0.5
+    with pytest.raises(ValueError, match=r"'layers.1.running_var' holds -0.5, but its values must be >= 0.0"):
+        ml.io.save(bn, tmp_path / "m.npz")
+
     class Custom(ml.layers.Identity):
         pass
 

@@ -210,6 +210,13 @@ def crafted_files(folder: Path, small: ml.Sequential) -> dict[str, tuple[Path, s
     add("no list of arrays", model_members(small, hdr), r"no list of arrays")
     add("NaN weights", model_members(small, arrays={"layers.0.bias": npy((3,), data=np.full(3, np.nan, "<f4").tobytes())}),
         r"array 'layers.0.bias' contains NaN or infinite values")
+    normed = ml.mlp(4, [3], 2, norm="batchnorm", seed=0)
+    add("negative running variance", model_members(normed, arrays={
+        "layers.1.running_var": npy((3,), data=np.array([1, -1, 1], "<f4").tobytes())}),
+        r"array 'layers.1.running_var' holds -1.0, but its values must be >= 0.0")
+    add("scaler scale of zero", model_members(scaled, arrays={
+        "layers.0.scale": npy((4,), data=np.array([1, 0, 1, 1], "<f4").tobytes())}),
+        r"array 'layers.0.scale' holds 0.0, but its values must be > 0.0")
     add("dtype float64 in a float32 model", model_members(small, arrays={"layers.0.bias": npy((3,), "<f8")}),
         r"array 'layers.0.bias' has dtype float64, expected float32")
     big_head = npy((10 ** 9,), "|u1", data=b"")
@@ -324,7 +331,8 @@ CASE_NAMES = [
     "unknown layer type", "config value of the wrong type (string)", "config value of the wrong type (float)",
     "config value of the wrong type (bool)", "config value of the wrong type (zero)", "unknown config key",
     "architecture not a list", "widths do not chain", "unknown optimizer type", "metadata is a list",
-    "no list of arrays", "NaN weights", "dtype float64 in a float32 model", "description declares 1 GB",
+    "no list of arrays", "NaN weights", "negative running variance", "scaler scale of zero",
+    "dtype float64 in a float32 model", "description declares 1 GB",
     "truncated file", "not a zip", "a pickled .npy, not an .npz", "pickled object array in place of a weight",
     "an .npz not written by mlplab", "bzip2-compressed member", "duplicate member", "20000 members",
     "unexpected member name", "wrong CRC", "ZIP64 end record claims 10**12 members",
@@ -333,6 +341,7 @@ CASE_NAMES = [
 
 # arrays are not read by read_metadata: these files are only refused by load
 ARRAY_LEVEL = {"huge shape in the npy header only", "member size does not match its npy header", "NaN weights",
+               "negative running variance", "scaler scale of zero",
                "dtype float64 in a float32 model", "pickled object array in place of a weight",
                "zip bomb (1 GB declared, consistent)", "wrong CRC"}
 
@@ -380,3 +389,41 @@ def test_corrupt_optimizer_state_is_read_only_when_restoring(child_results, smal
     model = ml.io.load(path)  # the optimizer members are not touched
     with pytest.raises(ml.io.ModelFileError, match=r"Bad CRC-32 for file 'optimizer.0.m.npy'"):
         ml.io.load(path, optimizer=ml.optim.Adam(model.parameters()))
+
+
+def test_random_corruption_is_a_model_or_a_model_file_error(tmp_path):
+    """Seeded fuzzing: flipped bytes anywhere in a real file (zip structures, .npy headers, the JSON,
+    the weights) and truncations either load a usable model or raise ModelFileError, nothing else."""
+    model = ml.mlp(5, [4], 3, norm="batchnorm", scaler="standard", seed=0)
+    model.fit_scalers(np.random.default_rng(0).random((8, 5)))
+    opt = ml.optim.Adam(model.parameters())
+    raw = bytearray(ml.io.save(model, tmp_path / "m.npz", optimizer=opt).read_bytes())
+    rng = np.random.default_rng(0)
+    X = np.random.default_rng(1).random((4, 5)).astype(np.float32)
+    outcomes = {"loaded": 0, "refused": 0}
+    for trial in range(400):
+        data = bytearray(raw)
+        if trial % 4 == 3:
+            data = data[: int(rng.integers(0, len(data)))]
+        else:
+            for pos in rng.integers(0, len(data), size=int(rng.integers(1, 9))):
+                data[pos] = int(rng.integers(0, 256))
+        path = tmp_path / f"f{trial}.npz"
+        path.write_bytes(bytes(data))
+        try:
+            back = ml.io.load(path, optimizer=None)
+            ml.io.restore_optimizer(ml.optim.Adam(back.parameters()), path)
+        except ml.io.ModelFileError:
+            outcomes["refused"] += 1
+            continue
+        except ValueError as exc:  # restore_optimizer's own checks of a well-formed file
+            assert "optimizer" in str(exc) or "state" in str(exc), exc
+            outcomes["refused"] += 1
+            continue
+        with np.errstate(all="ignore"):  # a flipped exponent byte may make a weight 1e38: valid, if useless
+            assert back.decision_function(X).shape == (4, 3)
+        bn, scaler = back.layers[2], back.layers[0]
+        assert (bn.running_var >= 0).all() and (scaler.scale > 0).all()  # checked by load
+        outcomes["loaded"] += 1
+        path.unlink()
+    assert outcomes["refused"] > 100 and outcomes["loaded"] > 0, outcomes
