@@ -401,7 +401,7 @@ def test_random_corruption_is_a_model_or_a_model_file_error(tmp_path):
     rng = np.random.default_rng(0)
     X = np.random.default_rng(1).random((4, 5)).astype(np.float32)
     outcomes = {"loaded": 0, "refused": 0}
-    for trial in range(400):
+    for trial in range(300):
         data = bytearray(raw)
         if trial % 4 == 3:
             data = data[: int(rng.integers(0, len(data)))]
