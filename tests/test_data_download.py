@@ -535,3 +535,17 @@ def test_stale_leftovers_and_live_downloads(tmp_path):
     assert sorted(p.name for p in removed) == sorted([stale.name, legacy_old.name])
     assert live.is_dir() and other_host.is_dir() and legacy_new.is_dir()  # maybe still running: left alone
     assert (folder / "train-images-idx3-ubyte.gz").read_bytes() == b"a user's file"
+
+
+def test_download_log_names_the_destination_not_the_scratch_folder(served, tmp_path, monkeypatch, capfd):
+    root, server = served
+    files = idx_files(root / "mnist")
+    monkeypatch.setitem(REGISTRY, "mnist", dataclasses.replace(REGISTRY["mnist"], files=files))
+    home = tmp_path / "cache"
+    for _ in range(2):  # the second time too (a level change would not hold on pooch's logger)
+        data.fetch("mnist", home, base_url=server.url, force=True, progress=False)
+        for f in files:
+            (home / f.path).unlink()
+    err = capfd.readouterr().err
+    assert f"Downloading {home / files[0].path} from '{server.url}/{files[0].path}'." in err
+    assert ".download-" not in err

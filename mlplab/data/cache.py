@@ -290,6 +290,11 @@ def _reason(exc: BaseException, url: str) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _below_warning(record: logging.LogRecord) -> bool:
+    """A logging filter that keeps warnings and errors only."""
+    return record.levelno >= logging.WARNING
+
+
 def _pooch_retrieve(spec: DatasetSpec, url: str, known_hash: str | None, dest: Path, progress: bool,
                     shown: Path | None = None) -> Path:
     """Download ``url`` to ``dest`` through a scratch folder beside it: :class:`ChecksumError` on a
@@ -299,17 +304,18 @@ def _pooch_retrieve(spec: DatasetSpec, url: str, known_hash: str | None, dest: P
 
     shown = shown or dest
     plog = pooch.get_logger()
-    level = plog.level
     try:
         with _scratch(dest.parent) as tmp:
-            # pooch's own line would name the scratch folder; say where the file goes instead
-            if plog.isEnabledFor(logging.INFO):
-                plog.info("Downloading %s from '%s'.", shown, url)
-            plog.setLevel(max(level, logging.WARNING))
+            # pooch's own lines would name the scratch folder (and, for a file without a published digest,
+            # advise recording the download's hash): say where the file goes instead. A filter, not a
+            # level: pooch's logger is outside logging's hierarchy, so a level change is not seen by
+            # its cached checks.
+            plog.info("Downloading %s from '%s'.", shown, url)
+            plog.addFilter(_below_warning)
             try:
                 pooch.retrieve(url, known_hash=known_hash, fname=dest.name, path=tmp, progressbar=progress)
             finally:
-                plog.setLevel(level)
+                plog.removeFilter(_below_warning)
             os.replace(tmp / dest.name, dest)
             return dest
     except ValueError as exc:
@@ -463,22 +469,14 @@ def _arem_members(root: Path) -> dict[str, list[bytes]]:
 def _install_arem(spec: DatasetSpec, home: Path, wanted: list[FileSpec], base_url: str | None,
                   progress: bool) -> None:
     """Download the AReM zip, check every wanted file against the built-in table, write them into arem/."""
-    import pooch
-
     folder = home / spec.folder
     url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
     with _scratch(folder) as tmp:
         log.info("downloading AReM from %s", url)
-        # No digest is published for this zip (every file in it is checked below), so pooch's advice to
-        # record the zip's hash is not shown.
-        plog = pooch.get_logger()
-        level = plog.level
-        plog.setLevel(logging.WARNING)
-        try:
-            archive = _pooch_retrieve(spec, url, spec.archive.known_hash, tmp / spec.archive.fname, progress,
-                                      shown=folder / spec.archive.fname)
-        finally:
-            plog.setLevel(level)
+        # No digest is published for this zip (every file in it is checked below); _pooch_retrieve does
+        # not show pooch's advice to record the zip's hash.
+        archive = _pooch_retrieve(spec, url, spec.archive.known_hash, tmp / spec.archive.fname, progress,
+                                  shown=folder / spec.archive.fname)
         try:
             members = _arem_members(archive.parent)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
