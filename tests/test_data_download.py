@@ -537,15 +537,25 @@ def test_stale_leftovers_and_live_downloads(tmp_path):
     assert (folder / "train-images-idx3-ubyte.gz").read_bytes() == b"a user's file"
 
 
-def test_download_log_names_the_destination_not_the_scratch_folder(served, tmp_path, monkeypatch, capfd):
+def test_download_log_names_the_destination_not_the_scratch_folder(served, tmp_path, monkeypatch):
+    import logging
+
+    import pooch
+
     root, server = served
     files = idx_files(root / "mnist")
     monkeypatch.setitem(REGISTRY, "mnist", dataclasses.replace(REGISTRY["mnist"], files=files))
     home = tmp_path / "cache"
-    for _ in range(2):  # the second time too (a level change would not hold on pooch's logger)
-        data.fetch("mnist", home, base_url=server.url, force=True, progress=False)
-        for f in files:
-            (home / f.path).unlink()
-    err = capfd.readouterr().err
-    assert f"Downloading {home / files[0].path} from '{server.url}/{files[0].path}'." in err
-    assert ".download-" not in err
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    pooch.get_logger().addHandler(handler)
+    try:
+        for _ in range(2):  # the second time too (a level change would not hold on pooch's logger)
+            data.fetch("mnist", home, base_url=server.url, force=True, progress=False)
+            for f in files:
+                (home / f.path).unlink()
+    finally:
+        pooch.get_logger().removeHandler(handler)
+    assert f"Downloading {home / files[0].path} from '{server.url}/{files[0].path}'." in lines
+    assert len(lines) == 8 and not [line for line in lines if ".download-" in line], lines
