@@ -157,8 +157,9 @@ def check_layer_sizes(hidden, name: str = "hidden") -> list[int]:
         raise TypeError(f"{name} must be a list of layer sizes such as [100, 50] (or [] for none), got {hidden!r}")
     sizes = list(hidden)
     bad = [h for h in sizes if isinstance(h, bool) or not isinstance(h, numbers.Integral)]
-    if bad:
-        raise TypeError(f"{name} sizes must be integers, got {bad[0]!r} in {sizes!r}")
+    if bad:  # a ValueError, as TrainConfig gives for the same mistake
+        raise ValueError(f"hidden layer sizes must be whole numbers >= 1, got {bad[0]!r} in {sizes!r} "
+                         "(sizes are never rounded)")
     if any(h < 1 for h in sizes):
         raise ValueError(f"hidden layer sizes must be >= 1, got {sizes}")
     return [int(h) for h in sizes]

@@ -27,8 +27,8 @@ def test_prediction_batch_size_is_named(model, bs):
 
 
 @pytest.mark.parametrize("hidden, error, message", [
-    ([2.5], TypeError, r"hidden sizes must be integers, got 2.5 in \[2.5\]"),
-    ([3, True], TypeError, r"hidden sizes must be integers, got True"),
+    ([2.5], ValueError, r"hidden layer sizes must be whole numbers >= 1, got 2.5 in \[2.5\] \(sizes are never rounded\)"),
+    ([3, True], ValueError, r"hidden layer sizes must be whole numbers >= 1, got True"),
     ("100", TypeError, r"hidden must be a list of layer sizes such as \[100, 50\]"),
     (100, TypeError, r"hidden must be a list of layer sizes"),
     ([0], ValueError, r"hidden layer sizes must be >= 1, got \[0\]"),
