@@ -1,13 +1,13 @@
 """Sequential models and the ``mlp`` builder."""
 from __future__ import annotations
 
-import numbers
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import functional as F
-from ._validation import as_generator, check_array, check_choice, resolve_dtype
+from ._validation import (as_generator, check_array, check_choice, check_layer_sizes, check_positive_int,
+                          resolve_dtype)
 from .init import default_init
 from .layers import (BatchNorm, Dense, Dropout, Identity, Layer, LayerNorm, LeakyReLU, MinMaxScale, ReLU,
                      Sigmoid, Standardize, Tanh, _Scaler)
@@ -182,6 +182,7 @@ class Sequential:
 
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Scores ``(N, C)`` in evaluation mode, computed in chunks of ``batch_size`` rows."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X = self._check_input(X)
         return np.concatenate([self._forward_keeping_caches(X[i:i + batch_size])
                                for i in range(0, X.shape[0], batch_size)], axis=0)
@@ -320,14 +321,9 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", 
     dtype : ``"float32"`` (default) or ``"float64"``.
     seed : int, Generator or None. Weights and dropout masks all derive from it.
     """
-    n_in = int(n_in)
-    n_out = int(n_out)
-    if n_in < 1 or n_out < 1:
-        raise ValueError(f"n_in and n_out must be >= 1, got {n_in} and {n_out}")
-    hidden = list(hidden)
-    if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-        raise ValueError(f"hidden layer sizes must be >= 1 and whole numbers, got {hidden}")  # 2.5 is not rounded
-    hidden = [int(h) for h in hidden]
+    n_in = check_positive_int(n_in, "n_in")
+    n_out = check_positive_int(n_out, "n_out")
+    hidden = check_layer_sizes(hidden)
     activation = check_choice(activation, ACTIVATIONS, "activation")
     if norm is not None:
         norm = check_choice(norm, NORMS, "norm")

@@ -119,6 +119,34 @@ class History:
                 + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + f"</tr></thead><tbody>{body}</tbody></table>")
 
 
+def _check_loss(loss):
+    """``loss`` must be a loss object (``SoftmaxCrossEntropy()``): not its class, not an optimizer."""
+    if isinstance(loss, type):
+        raise TypeError(f"loss must be a loss object such as {loss.__name__}(), got the class {loss.__name__} "
+                        "itself: add the parentheses")
+    if isinstance(loss, Optimizer):
+        raise TypeError(f"loss got an optimizer ({type(loss).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+        raise TypeError(f"loss must be a loss object with forward(scores, y) and backward() such as "
+                        f"mlplab.losses.SoftmaxCrossEntropy(), got {type(loss).__name__}")
+    return loss
+
+
+def _check_optimizer(optimizer):
+    """``optimizer`` must be an optimizer object built on the model's parameters: not its class, not a loss."""
+    if isinstance(optimizer, type):
+        raise TypeError(f"optimizer must be an optimizer object such as {optimizer.__name__}(model.parameters()), "
+                        f"got the class {optimizer.__name__} itself")
+    if isinstance(optimizer, Loss):
+        raise TypeError(f"optimizer got a loss ({type(optimizer).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must be an optimizer object with step() such as "
+                        f"mlplab.optim.Adam(model.parameters()), got {type(optimizer).__name__}")
+    return optimizer
+
+
 class Trainer:
     """Train a model with shuffled mini-batches.
 
@@ -153,8 +181,8 @@ class Trainer:
         if not isinstance(model, Sequential):
             raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
         self.model = model
-        self.loss = loss if loss is not None else SoftmaxCrossEntropy()
-        self.optimizer = optimizer if optimizer is not None else Adam(model.parameters())
+        self.loss = _check_loss(loss) if loss is not None else SoftmaxCrossEntropy()
+        self.optimizer = _check_optimizer(optimizer) if optimizer is not None else Adam(model.parameters())
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.epochs = check_positive_int(epochs, "epochs")
         self.rng = as_generator(seed)
@@ -191,6 +219,7 @@ class Trainer:
 
     def evaluate(self, X, y, batch_size: int = 4096) -> tuple[float, float | None]:
         """Mean loss per sample and accuracy (None for regression) in evaluation mode."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X, y = self._check_xy(X, y)
         total, correct = 0.0, 0
         per_sample = self.loss.reduction == "sum"
