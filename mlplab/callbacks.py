@@ -119,7 +119,9 @@ class ModelCheckpoint(Callback, _Monitor):
         return self.directory / "last.npz"
 
     def on_epoch_end(self, trainer, logs):
-        meta = {**self.metadata, "epoch": logs["epoch"], "logs": logs}
+        # a non-finite number (an infinite validation loss of a regressor, say) is not JSON: recorded as None
+        finite = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in logs.items()}
+        meta = {**self.metadata, "epoch": logs["epoch"], "logs": finite}
         if self.save_last:
             io.save(trainer.model, self.last_path, optimizer=trainer.optimizer, metadata=meta)
         if self.save_best:

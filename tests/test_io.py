@@ -215,3 +215,20 @@ def test_optimizer_for_another_model_is_refused(tmp_path, trained):
     other = ml.optim.Adam(ml.mlp(64, [5], 10, seed=0).parameters())
     with pytest.raises(ValueError, match="are not the saved model's"):
         ml.io.restore_optimizer(other, path)
+
+
+def test_checkpoint_records_a_non_finite_log_value_as_none(tmp_path):
+    """save refuses NaN/inf in metadata; the checkpoint writes such an epoch value as None instead of failing."""
+    from mlplab.callbacks import ModelCheckpoint
+
+    model = ml.mlp(3, [4], 1, seed=0)
+
+    class _Trainer:
+        optimizer = ml.optim.SGD(model.parameters(), lr=0.1)
+
+    _Trainer.model = model
+    ModelCheckpoint(tmp_path, monitor="loss").on_epoch_end(
+        _Trainer, {"epoch": 1, "loss": 1.0, "val_loss": float("inf"), "accuracy": None})
+    logs = ml.io.read_metadata(tmp_path / "last.npz")["metadata"]["logs"]
+    assert logs["val_loss"] is None and logs["loss"] == 1.0
+    assert ml.io.load(tmp_path / "best.npz").n_parameters() == model.n_parameters()
