@@ -268,6 +268,31 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _add_export_parser(sub) -> None:
+    """``mlplab export MODEL.npz --onnx OUT.onnx``: the model as an ONNX graph (mlplab.onnx)."""
+    p = sub.add_parser("export", help="export a saved model to ONNX",
+                       description="Write a saved mlplab model as an ONNX graph of standard operators (input X; "
+                                   "outputs scores and probabilities), for onnxruntime and other ONNX runtimes. "
+                                   'Needs the onnx package: pip install "mlplab[onnx]".')
+    p.add_argument("model", type=Path, help="a model.npz written by mlplab")
+    p.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx", help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="input and computation type (default: the model's)")
+
+    def run(args) -> int:
+        from . import io
+        try:
+            io.to_onnx(io.load(args.model), args.onnx, opset=args.opset, dtype=args.dtype)
+        except ImportError as exc:       # the optional onnx package: a one-line error, as for bad input
+            print(f"mlplab: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.onnx}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -279,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(sub)
     _add_predict_parser(sub)
+    _add_export_parser(sub)
     try:
         from .data.cli import add_data_parser
     except ImportError:

@@ -1086,3 +1086,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+# ---------------------------------------------------------------------------- ONNX (mlplab.onnx)
+
+def _onnx_shape_calculator(self):
+    """skl2onnx's hook: ``skl2onnx.to_onnx(est_or_pipeline, X[:1])`` finds the converter through it."""
+    from .onnx import skl2onnx_shape_calculator
+    return skl2onnx_shape_calculator
+
+
+def _onnx_converter(self):
+    """skl2onnx's hook, see :func:`mlplab.onnx.skl2onnx_converter`."""
+    from .onnx import skl2onnx_converter
+    return skl2onnx_converter
+
+
+_BaseMLP.onnx_shape_calculator = _onnx_shape_calculator
+_BaseMLP.onnx_converter = _onnx_converter

@@ -26,6 +26,7 @@ from ._files import atomic_open
 from .layers import LAYER_TYPES
 from .model import Sequential
 from .optim import Optimizer
+from .onnx import to_onnx  # noqa: F401  (mlplab.io.to_onnx: export to ONNX, see mlplab.onnx)
 
 __all__ = ["save", "load", "read_metadata", "FORMAT", "VERSION"]
 
