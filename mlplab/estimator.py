@@ -411,13 +411,14 @@ class _BaseMLP(BaseEstimator):
         """Raise scikit-learn's error where its stratified split would (classifier only)."""
 
     # ------------------------------------------------------------------ fitted state: every write is here
-    def _initialize(self, n_features: int, n_outputs: int, dtype: np.dtype, rng: np.random.Generator) -> None:
+    def _initialize(self, n_features: int, n_outputs: int, dtype: np.dtype, rng: np.random.Generator,
+                    continuing: bool) -> None:
         """A fresh model and scikit-learn's bookkeeping attributes (first fit, or fit without
         warm_start). Weights assigned to ``coefs_``/``intercepts_`` before the first fit are used
         when this call continues a model (``partial_fit`` or ``warm_start``), as in scikit-learn."""
         self.model_ = self._build_model(n_features, n_outputs, dtype, rng)
         coefs, intercepts = self.__dict__.pop("_init_coefs", None), self.__dict__.pop("_init_intercepts", None)
-        if coefs is not None and intercepts is not None and (self.warm_start or self._incremental):
+        if coefs is not None and intercepts is not None and continuing:
             self.coefs_, self.intercepts_ = coefs, intercepts
         self._arch = self._architecture(n_features, n_outputs, dtype)
         self._decayed = [p for p in self.model_.parameters() if p.decay]
@@ -519,14 +520,17 @@ class _BaseMLP(BaseEstimator):
                       "Lower learning_rate_init or scale the input.", ConvergenceWarning)
 
     def _end_lbfgs(self, result, losses: list[float]) -> None:
-        """The attributes of an L-BFGS fit (``result``: scipy's ``OptimizeResult``; ``losses``: the
-        objective after each iteration)."""
-        self.n_iter_ = min(int(result.nit), int(self.max_iter))
-        self.loss_ = float(result.fun)
+        """The attributes of an L-BFGS fit (``result``: scipy's ``OptimizeResult``, None when
+        interrupted; ``losses``: the objective after each iteration)."""
+        self.n_iter_ = len(losses) if result is None else min(int(result.nit), int(self.max_iter))
+        if result is not None:
+            self.loss_ = float(result.fun)
+        else:
+            self.loss_ = losses[-1] if losses else float("nan")
         self.loss_curve_.extend(losses)
         self.best_loss_ = min([self.loss_, *losses])
         self.validation_scores_ = self.best_validation_score_ = None
-        if result.status != 0:
+        if result is not None and result.status != 0:
             msg = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}):\n"
                    f"{result.message}\n")
             if self.n_iter_ == self.max_iter:
@@ -555,7 +559,6 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "lbfgs" and self.dropout > 0:
             raise ValueError(f"solver='lbfgs' minimises a fixed function and cannot train with dropout "
                              f"(dropout={self.dropout}); use a stochastic solver such as 'adam', or dropout=0.")
-        self._incremental = incremental
         has_weights = hasattr(self, "model_") or "_init_coefs" in self.__dict__
         first_pass = not has_weights or (not self.warm_start and not incremental)
         X, y = validate_data(self, X, y, reset=first_pass, accept_sparse=["csr", "csc"], multi_output=True,
@@ -569,7 +572,7 @@ class _BaseMLP(BaseEstimator):
         rng_init, rng_shuffle, rng_split = _generator(self.random_state).spawn(3)
 
         if first_pass or not hasattr(self, "model_"):
-            self._initialize(X.shape[1], n_outputs, self._model_dtype(X), rng_init)
+            self._initialize(X.shape[1], n_outputs, self._model_dtype(X), rng_init, continuing=not first_pass)
         elif self._architecture(X.shape[1], n_outputs, self.model_.dtype) != self._arch:
             raise ValueError(
                 f"warm_start/partial_fit cannot change the network: it was built as {self._arch} "
@@ -685,7 +688,7 @@ class _BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
             f(theta["x"])  # the weights of the last completed iteration
-            self.n_iter_, self.loss_curve_ = len(losses), self.loss_curve_ + losses
+            self._end_lbfgs(None, losses)
             return
         value, _ = f(result.x)   # leaves the model at the solution (the last evaluation may be elsewhere)
         norms = [layer for layer in model.layers if isinstance(layer, BatchNorm)]

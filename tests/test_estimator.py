@@ -5,7 +5,6 @@ several epochs: with the SGD family they must agree to rounding (same loss scali
 batch, sample weights, schedules, tol-based stopping); with Adam to about 1e-4 (epsilon sits
 elsewhere, see docs/estimator.md).
 """
-import logging
 import pickle
 import re
 import warnings

@@ -160,15 +160,14 @@ def test_cli_export(digits, tmp_path, capsys):
                            str(out)], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    scores, proba = sess.run(None, {"X": X})
+    _, proba = sess.run(None, {"X": X})
     np.testing.assert_allclose(proba, model.predict_proba(X), **TOL)
     from mlplab import cli
     assert cli.main(["export", str(tmp_path / "missing.npz"), "--onnx", str(out)]) == 2
     assert capsys.readouterr().err.strip().startswith("mlplab: error: model file not found")
 
 
-def test_clear_errors(digits, monkeypatch):
-    X, y = digits
+def test_clear_errors(monkeypatch):
     with pytest.raises(ValueError, match="is not fitted yet"):
         ml.io.to_onnx(MLPClassifier())
     with pytest.raises(TypeError, match="expects an mlplab Sequential model"):
