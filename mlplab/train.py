@@ -160,6 +160,8 @@ class Trainer:
         also stays on ``self.history`` and grows if ``fit`` is called again.
 
         ``sample_weight (N,)``, if given, weights each sample's loss (see :mod:`mlplab.losses`).
+        ``X`` may be a scipy.sparse matrix or array when the model's first layer is ``Dense``: it is
+        never densified (:mod:`mlplab.sparse`).
         """
         X, y = self._check_xy(X, y)
         if sample_weight is not None:
