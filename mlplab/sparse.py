@@ -22,8 +22,10 @@ __all__ = ["issparse", "check_sparse", "check_model", "dense_forward", "dense_we
 def issparse(x) -> bool:
     """Whether ``x`` is a scipy.sparse matrix or array. No such object can exist before
     ``scipy.sparse`` is imported, so the engine needs not import scipy to ask."""
+    if isinstance(x, np.ndarray):   # the common case, answered first (Dense.forward asks every batch)
+        return False
     sp = sys.modules.get("scipy.sparse")
-    return sp is not None and not isinstance(x, np.ndarray) and sp.issparse(x)
+    return sp is not None and sp.issparse(x)
 
 
 def check_sparse(X, name: str = "X", dtype=None, n_features: int | None = None):
