@@ -6,11 +6,12 @@ folder with one line changed, its import of ``MLPClassifier, MLPRegressor``, whi
 data and warnings filters stay out of this one) and writes a JUnit report that this test reads.
 
 Every test must pass except the few in ``EXPECTED_FAILURES``, each with its reason; one of them
-passing is reported too, so the list cannot go stale. About 40 s on one core.
+passing is reported too, so the list cannot go stale.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -80,10 +81,14 @@ def test_sklearn_test_mlp_passes_against_mlplab(tmp_path):
         "import pytest\n\n\n@pytest.fixture\ndef global_random_seed():\n    return 42\n", encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")   # not this repository's settings
     report = tmp_path / "report.xml"
+    # One BLAS thread: the test checks behaviour, not speed, and pytest-xdist already runs one process
+    # per core. With two OpenBLAS threads on a loaded machine, the small products of these tests
+    # (100 x 64 by 64 x 100, thousands of epochs) ran 10-20 times slower.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist",
          f"--junitxml={report}", "test_mlp.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert report.is_file(), f"pytest did not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     outcomes = _outcomes(report)
     base = lambda test_id: test_id.split("[")[0]
