@@ -53,6 +53,7 @@ from . import sparse as _sparse
 from ._validation import FLOAT_DTYPES
 from .callbacks import Callback
 from .data import stratified_split
+from .init import INIT_NAMES
 from .layers import BatchNorm, Dense
 from .losses import BinaryCrossEntropy, Loss, MeanSquaredError, SoftmaxCrossEntropy
 from .model import ACTIVATIONS, Sequential, mlp
@@ -230,7 +231,7 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
         "normalization": [None, StrOptions({"batchnorm", "layernorm"})],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "weight_init": [StrOptions({"auto", "he", "xavier", "xavier_uniform"}),
+        "weight_init": [StrOptions({"auto", *INIT_NAMES}),
                         Interval(numbers.Real, 0, None, closed="left")],
         "dtype": [StrOptions({"auto", *FLOAT_DTYPES})],
         "callbacks": [None, list, tuple],

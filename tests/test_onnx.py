@@ -177,3 +177,13 @@ def test_clear_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)          # as if the extra were not installed
     with pytest.raises(ImportError, match=r'pip install "mlplab\[onnx\]"'):
         ml.io.to_onnx(ml.mlp(64, [8], 10))
+
+
+def test_cli_says_how_to_install_onnx(tmp_path, monkeypatch, capsys):
+    from mlplab import cli
+    ml.io.save(ml.mlp(64, [8], 10), tmp_path / "m.npz")
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert cli.main(["export", str(tmp_path / "m.npz"), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mlplab: error: exporting to ONNX needs the 'onnx' package") and "mlplab[onnx]" in err
+    assert not (tmp_path / "m.onnx").exists()
