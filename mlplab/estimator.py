@@ -639,7 +639,7 @@ class _BaseMLP(BaseEstimator):
             model.set_state(self._best_state)
             self._best_state = None
 
-    def _lbfgs_objective(self, X, y, sample_weight):
+    def _lbfgs_objective(self, X, y, sample_weight, loss_fn: Loss | None = None):
         """``f(θ) -> (value, gradient)`` over the flat parameter vector ``θ`` (float64), for L-BFGS-B.
 
         ``θ`` is every Parameter of the model raveled in ``model.parameters()`` order. One call
@@ -648,7 +648,7 @@ class _BaseMLP(BaseEstimator):
             value = loss(model(X), y; w)  +  α ‖W‖² / (2 S)         (S = Σ w, or N)
             ∂/∂W  = (back-propagated gradient) + α W / S             (weights; biases and norms: no L2)
         """
-        model, loss_fn = self.model_, self._loss
+        model, loss_fn = self.model_, loss_fn or self._make_loss()
         params = model.parameters()
         scale = _l2_scale(float(self.alpha), X.shape[0], sample_weight)
         bounds = np.cumsum([0] + [p.data.size for p in params])
@@ -672,7 +672,7 @@ class _BaseMLP(BaseEstimator):
         data set, and keep them as their running statistics for prediction."""
         model = self.model_
         self._n_train = X.shape[0]
-        self._loss = self._make_loss()
+        self.__dict__.pop("_optimizer", None)   # no partial_fit after lbfgs; the loss is not kept either
         f = self._lbfgs_objective(X, y_engine, sample_weight)
         losses: list[float] = []
         theta = {"x": _flat(p.data for p in model.parameters())}
@@ -799,12 +799,12 @@ _COMMON_ATTRS = """
     Attributes
     ----------
     loss_ : float
-        Mean training loss of the last epoch, L2 term included.
+        Mean training loss of the last epoch, L2 term included (for ``'lbfgs'``, the final objective).
     loss_curve_ : list of float
         ``loss_`` per epoch; for ``'lbfgs'``, the objective after each L-BFGS iteration
         (scikit-learn leaves it unset for ``'lbfgs'``).
     validation_scores_ : list of float or None
-        Score on the held-out set per epoch (``early_stopping`` only).
+        Score on the held-out set per epoch (``early_stopping`` only; ``nan`` for an epoch that diverged).
     best_validation_score_ : float or None
     best_loss_ : float or None
         Lowest ``loss_`` so far (None with ``early_stopping``).
@@ -822,6 +822,7 @@ _COMMON_ATTRS = """
         ``len(hidden_layer_sizes) + 2``.
     n_outputs_ : int
     out_activation_ : str
+        ``'softmax'``, ``'logistic'``, ``'identity'`` or ``'exp'`` (``loss='poisson'``).
     model_ : mlplab.Sequential
         The trained engine model (save it with ``mlplab.io.save``).
     history_ : mlplab.History
