@@ -142,9 +142,10 @@ def test_skl2onnx_alone_and_in_a_pipeline(digits, diabetes):
     names = np.array(["zero", "one", "two"])[y % 3]           # string labels, float64 input
     pipe = quiet(make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=10, random_state=0)).fit,
                  X.astype(np.float64), names)
-    label, proba = run(skl2onnx.to_onnx(pipe, X[:1].astype(np.float64)), X.astype(np.float64))
-    np.testing.assert_array_equal(label, pipe.predict(X))
-    np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=1e-10, atol=1e-12)
+    X64 = X.astype(np.float64)
+    label, proba = run(skl2onnx.to_onnx(pipe, X64[:1]), X64)
+    np.testing.assert_array_equal(label, pipe.predict(X64))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X64), rtol=1e-10, atol=1e-12)
 
     Xr, yr = diabetes
     Xr = Xr.astype(np.float32)
