@@ -6,7 +6,7 @@ import io as _io
 import math
 import os
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from . import sparse as _sparse
 from ._files import atomic_write_text
 from ._validation import as_generator, check_array, check_labels, check_positive_int
 from .callbacks import Callback, ProgressBar
+from .config import TrainConfig
 from .data.batching import batch_indices, take
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
@@ -30,7 +31,8 @@ class TrainingDiverged(FloatingPointError):
 
 class History:
     """Per-epoch records of training. ``history["val_accuracy"]`` is a list over epochs;
-    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically."""
+    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically; ``plot()`` draws
+    loss and accuracy, ``to_pandas()`` gives a DataFrame (in Jupyter it shows as a table)."""
 
     def __init__(self, records: Sequence[dict] | None = None) -> None:
         self.records: list[dict] = list(records or [])
@@ -76,6 +78,47 @@ class History:
         last = self.records[-1]
         return f"History(epochs={len(self)}, last={ {k: v for k, v in last.items() if v is not None} })"
 
+    # ------------------------------------------------------------------ notebooks
+    def plot(self, ax=None, title: str | None = None, log_loss: bool = True):
+        """Loss (left axis, log scale) and accuracy (right axis, dashed), training and validation, per
+        epoch on one Axes; returns that Axes (a new figure's if ``ax`` is None: show it with
+        ``ax.figure``). See :func:`mlplab.plots.training_curves` for two panels."""
+        from . import plots
+
+        if ax is None:
+            _, ax = plots.subplots(figsize=(7, 4))
+        plots.training_curves(self, ax=ax, title=title, log_loss=log_loss)
+        return ax
+
+    def to_pandas(self):
+        """The records as a ``pandas.DataFrame`` indexed by epoch (columns loss, accuracy, val_loss,
+        val_accuracy, lr, seconds; None becomes NaN). Needs pandas (``pip install pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("History.to_pandas() needs pandas, which is not installed: pip install pandas "
+                              "(or 'mlplab[notebook]'); without it, History.records is a list of dicts and "
+                              "to_csv(path) writes them") from exc
+        frame = pd.DataFrame([{k: r.get(k) for k in HISTORY_KEYS} for r in self.records], columns=list(HISTORY_KEYS))
+        frame = frame.set_index("epoch")
+        return frame.astype({k: "float64" for k in HISTORY_KEYS if k != "epoch"})
+
+    def _repr_html_(self) -> str:
+        """An HTML table in Jupyter: the first and last epochs (all of them up to 10)."""
+        import html
+
+        if not self.records:
+            return "<p><b>History</b>: no epochs yet</p>"
+        keys = [k for k in HISTORY_KEYS if k != "seconds" and any(r.get(k) is not None for r in self.records)]
+        rows = self.records if len(self) <= 10 else self.records[:5] + [None] + self.records[-5:]
+        fmt = lambda k, v: "" if v is None else (str(v) if k == "epoch" else f"{v:.4g}")
+        body = "".join(
+            "<tr>" + "".join(f"<td>{'⋮' if r is None else fmt(k, r.get(k))}</td>" for k in keys) + "</tr>"
+            for r in rows)
+        seconds = sum(r.get("seconds") or 0.0 for r in self.records)
+        return (f"<p><b>History</b>: {len(self)} epochs, {seconds:.1f} s</p><table><thead><tr>"
+                + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + f"</tr></thead><tbody>{body}</tbody></table>")
+
 
 class Trainer:
     """Train a model with shuffled mini-batches.
@@ -95,6 +138,9 @@ class Trainer:
 
     If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
     model keeps the weights it had at the start of that epoch.
+
+    ``progress=True`` adds a :class:`~mlplab.callbacks.ProgressBar`: tqdm's notebook bar in Jupyter, its
+    text bar in a terminal, and one line per epoch where the output is not a terminal (a pipe, a log).
 
     The arrays of a training step (scores, gradients) live in buffers that the layers reuse from batch
     to batch (see :class:`mlplab.Sequential`); what the Trainer returns or records (the History,
@@ -119,6 +165,14 @@ class Trainer:
         self.history = History()
         self.stop_training = False
         self.epoch = 0
+
+    def __repr__(self) -> str:
+        loss = f"{type(self.loss).__name__}({', '.join(f'{k}={v!r}' for k, v in self.loss.config().items())})"
+        cbs = ", ".join(type(c).__name__ for c in self.callbacks)
+        sched = f", scheduler={type(self.scheduler).__name__}" if self.scheduler is not None else ""
+        return (f"Trainer(model={_describe(self.model)}, "
+                f"loss={loss}, optimizer={self.optimizer!r}, batch_size={self.batch_size}, epochs={self.epochs}, "
+                f"shuffle={self.shuffle}{sched}, callbacks=[{cbs}], epochs_done={len(self.history)})")
 
     @property
     def classification(self) -> bool:
@@ -258,23 +312,35 @@ class Trainer:
                 "seconds": time.perf_counter() - start}
 
 
-def build_trainer(config, n_features: int, n_classes: int, callbacks: Sequence[Callback] = (),
-                  progress: bool = False) -> tuple[Sequential, "Trainer"]:
-    """The model and :class:`Trainer` that a training configuration describes (the keys of
-    ``mlplab train``: hidden, activation, norm, dropout, init, scaler, dtype, seed, optimizer, lr,
-    weight_decay, batch_size, epochs), as ``mlplab train`` and ``mlplab search`` build them.
-    ``hidden`` is a list of sizes or a comma-separated string such as ``"128,64"``."""
+def _describe(model: Sequential) -> str:
+    """``Sequential(64-80-70-10, 11,580 parameters)``: the widths of the Dense layers and the count."""
+    from .layers import Dense
+
+    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+    widths = ([str(dense[0].in_features)] + [str(d.out_features) for d in dense]) if dense else []
+    return f"Sequential({'-'.join(widths) or 'no Dense layers'}, {model.n_parameters():,} parameters)"
+
+
+def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: int,
+                  callbacks: Sequence[Callback] = (), progress: bool = False) -> tuple[Sequential, "Trainer"]:
+    """The model and :class:`Trainer` that a training configuration describes: ``mlp(n_features,
+    config.hidden, n_classes, ...)``, its optimizer (``make_optimizer``) and the loop, as every front
+    end builds them (``mlplab train``, ``mlplab search``, the labs).
+
+    ``config`` is a :class:`~mlplab.config.TrainConfig` or a mapping of its fields (checked through
+    ``TrainConfig.from_dict``; missing fields take their defaults). The optimizer is
+    ``trainer.optimizer``.
+    """
     from .model import mlp
     from .optim import make_optimizer
 
-    hidden = config["hidden"]
-    if isinstance(hidden, str):
-        hidden = [int(h) for h in hidden.replace(" ", "").split(",") if h]
-    model = mlp(n_features, hidden, n_classes, activation=config["activation"], norm=config["norm"],
-                dropout=config["dropout"], init=config["init"], scaler=config["scaler"], dtype=config["dtype"],
-                seed=config["seed"])
-    opt_kwargs = {"weight_decay": config["weight_decay"]} if config["weight_decay"] else {}
-    optimizer = make_optimizer(config["optimizer"], model.parameters(), lr=config["lr"], **opt_kwargs)
-    trainer = Trainer(model, optimizer=optimizer, batch_size=config["batch_size"], epochs=config["epochs"],
-                      seed=config["seed"], callbacks=callbacks, progress=progress)
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_dict(config)
+    model = mlp(n_features, config.hidden, n_classes, activation=config.activation, norm=config.norm,
+                dropout=config.dropout, init=config.init, scaler=config.scaler, dtype=config.dtype,
+                seed=config.seed)
+    opt_kwargs = {"weight_decay": config.weight_decay} if config.weight_decay else {}
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, **opt_kwargs)
+    trainer = Trainer(model, optimizer=optimizer, batch_size=config.batch_size, epochs=config.epochs,
+                      seed=config.seed, callbacks=callbacks, progress=progress)
     return model, trainer

@@ -171,7 +171,7 @@ def test_cli_export(digits, tmp_path, capsys):
     _, proba = sess.run(None, {"X": X})
     np.testing.assert_allclose(proba, model.predict_proba(X), **TOL)
     from mlplab import cli
-    assert cli.main(["export", str(tmp_path / "missing.npz"), "--onnx", str(out)]) == 2
+    assert cli.main(["export", str(tmp_path / "missing.npz"), "--onnx", str(out)]) == cli.EXIT_FAILED
     assert capsys.readouterr().err.strip().startswith("mlplab: error: model file not found")
 
 
@@ -191,7 +191,7 @@ def test_cli_says_how_to_install_onnx(tmp_path, monkeypatch, capsys):
     from mlplab import cli
     ml.io.save(ml.mlp(64, [8], 10), tmp_path / "m.npz")
     monkeypatch.setitem(sys.modules, "onnx", None)
-    assert cli.main(["export", str(tmp_path / "m.npz"), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert cli.main(["export", str(tmp_path / "m.npz"), "--onnx", str(tmp_path / "m.onnx")]) == cli.EXIT_FAILED
     err = capsys.readouterr().err.strip()
     assert err.startswith("mlplab: error: exporting to ONNX needs the 'onnx' package") and "mlplab[onnx]" in err
     assert not (tmp_path / "m.onnx").exists()

@@ -75,6 +75,21 @@ class Dataset:
         return (f"Dataset({self.name!r}, train={self.X_train.shape}, test={self.X_test.shape}{val}, "
                 f"classes={self.n_classes})")
 
+    def _repr_html_(self) -> str:
+        """A short table for Jupyter: parts, shapes, classes and the description."""
+        import html
+
+        parts = [("train", self.X_train, self.y_train), ("validation", self.X_val, self.y_val),
+                 ("test", self.X_test, self.y_test)]
+        rows = "".join(f"<tr><td>{p}</td><td>{X.shape[0]:,}</td><td>{tuple(X.shape[1:])}</td><td>{X.dtype}</td></tr>"
+                       for p, X, _ in parts if X is not None)
+        names = ", ".join(map(str, self.class_names[:12])) + (", …" if self.n_classes > 12 else "")
+        desc = f"<p>{html.escape(self.description)}</p>" if self.description else ""
+        return (f"<p><b>Dataset {html.escape(self.name)}</b>: {self.n_classes} classes ({html.escape(names)})"
+                + (f", images {self.image_shape}" if self.image_shape else "") + "</p>"
+                + "<table><thead><tr><th>part</th><th>samples</th><th>sample shape</th><th>dtype</th></tr></thead>"
+                + f"<tbody>{rows}</tbody></table>{desc}")
+
 
 # ------------------------------------------------------------------------------------ common steps
 
