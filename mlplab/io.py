@@ -53,6 +53,7 @@ from ._validation import all_finite
 from .init import INIT_NAMES
 from .layers import LAYER_TYPES
 from .model import Sequential
+from .onnx import to_onnx  # noqa: F401  (mlplab.io.to_onnx: export to ONNX, see mlplab.onnx)
 from .optim import OPTIMIZERS, Optimizer
 
 __all__ = [

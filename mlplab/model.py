@@ -6,6 +6,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import functional as F
+from . import sparse as _sparse
 from ._validation import (as_generator, check_array, check_choice, check_layer_sizes, check_positive_int,
                           resolve_dtype)
 from .init import default_init
@@ -178,6 +179,9 @@ class Sequential:
 
     # ------------------------------------------------------------------ prediction
     def _check_input(self, X) -> np.ndarray:
+        if _sparse.issparse(X):  # CSR rows, multiplied by the first Dense layer as they are
+            _sparse.check_model(self)
+            return _sparse.check_sparse(X, "X", dtype=self.dtype, n_features=self.n_features_in)
         return check_array(X, "X", dtype=self.dtype, n_features=self.n_features_in)
 
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:

@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import sparse as _sparse
 from ._files import atomic_write_text
 from ._validation import as_generator, check_array, check_labels, check_positive_int
 from .callbacks import Callback, ProgressBar
@@ -206,7 +207,11 @@ class Trainer:
         return isinstance(self.loss, SoftmaxCrossEntropy)
 
     def _check_xy(self, X, y, name="") -> tuple[np.ndarray, np.ndarray]:
-        X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        if _sparse.issparse(X):  # CSR; mini-batches are row subsets (mlplab.sparse)
+            _sparse.check_model(self.model, f"X{name}")
+            X = _sparse.check_sparse(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        else:
+            X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
         if self.classification:
             y = check_labels(y, n_samples=X.shape[0], n_classes=self.model.n_outputs, name=f"y{name}")
             if y.ndim == 2:
@@ -238,6 +243,8 @@ class Trainer:
         also stays on ``self.history`` and grows if ``fit`` is called again.
 
         ``sample_weight (N,)``, if given, weights each sample's loss (see :mod:`mlplab.losses`).
+        ``X`` may be a scipy.sparse matrix or array when the model's first layer is ``Dense``: it is
+        never densified (:mod:`mlplab.sparse`).
         """
         X, y = self._check_xy(X, y)
         if sample_weight is not None:
@@ -293,12 +300,17 @@ class Trainer:
         count_at_end = self.classification and y.ndim == 1
         if count_at_end:
             labels, predicted = np.empty(n, y.dtype), np.empty(n, np.intp)
-        x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle else None
+        dense = isinstance(X, np.ndarray)
+        x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle and dense else None
+        batch_hooks = [cb for cb in self.callbacks
+                       if getattr(type(cb), "on_batch_begin", Callback.on_batch_begin) is not Callback.on_batch_begin]
         for b, idx in enumerate(batch_indices(n, self.batch_size, self.rng, self.shuffle)):
             stop = min(idx.stop, n) if isinstance(idx, slice) else done + idx.shape[0]
             xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
             yb = take(y, idx, labels[done:stop]) if count_at_end else take(y, idx)
             wb = None if sample_weight is None else take(sample_weight, idx)
+            for cb in batch_hooks:
+                cb.on_batch_begin(self, {"index": b, "size": stop - done, "sample_weight": wb})
             scores = model.forward(xb, training=True)
             l = loss_fn.forward(scores, yb, wb)
             if not math.isfinite(l):
