@@ -23,7 +23,7 @@ import optuna  # the search extra is part of the test extra: a missing Optuna fa
 from mlplab import cli  # noqa: E402
 from mlplab import search  # noqa: E402
 from mlplab.search import Categorical, Int, LogUniform, Uniform, load_space, run_search  # noqa: E402
-from mlplab import search_cli  # noqa: E402
+from mlplab.search import cli as search_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TS = optuna.trial.TrialState
@@ -319,13 +319,13 @@ def test_parallel_workers_without_storage_use_a_temporary_one():
 
 def test_missing_optuna_names_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
-    with pytest.raises(ImportError, match=r"pip install 'mlplab\[search\]'"):
+    with pytest.raises(ImportError, match=r'pip install "mlplab\[search\]"'):
         search.require_optuna()
     with pytest.raises(ImportError, match=r"mlplab\[search\]"):
         run_search({"lr": LogUniform(1e-3, 1e-1), **SMALL})
     assert load_space({"lr": LogUniform(1e-3, 1e-1)}).params  # spaces need no Optuna
     assert search_cli.main(["--space", str(ROOT / "examples" / "space.toml")]) == 2
-    assert "pip install 'mlplab[search]'" in capsys.readouterr().err
+    assert 'pip install "mlplab[search]"' in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------ command line

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from mlplab import search, search_cli
+from mlplab import search
+from mlplab.search import cli as search_cli
 
 PASSWORD = "pg-S3cret-for-tests"
 USER = "mlplab"
@@ -170,7 +171,7 @@ def test_two_worker_processes_share_one_study_through_postgres(pg, tmp_path, cap
     space.write_text('lr = { type = "log_uniform", low = 1e-3, high = 3e-2 }\n'
                      'hidden = { type = "categorical", choices = ["16", "32"] }\nepochs = 3\nbatch_size = 64\n')
     env = {**os.environ, search_cli.STORAGE_ENV: pg.url}  # the password stays off the command line
-    cmd = [sys.executable, "-m", "mlplab.search_cli", "--space", str(space), "--study", "shared", "--sampler", "tpe",
+    cmd = [sys.executable, "-m", "mlplab.search.cli", "--space", str(space), "--study", "shared", "--sampler", "tpe",
            "--no-progress", "--no-report", "--heartbeat", "5", "--trials", "6", "--jobs", "2"]
     # as on two machines: a command with two worker processes (6 trials) and, started at the same time,
     # a search in this process (2 trials), on the same empty database
