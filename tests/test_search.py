@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -313,6 +314,155 @@ def test_parallel_workers_without_storage_use_a_temporary_one():
     assert isinstance(result.study._storage, optuna.storages.InMemoryStorage)
     assert len(result.study.trials) == 2 and result.storage is None
     assert len({t.user_attrs["worker"] for t in result.study.trials}) == 2
+
+
+# ------------------------------------------------------------------------------------ workers that stop
+
+_WORKER_SPACE = ('lr = { type = "log_uniform", low = 1e-3, high = 1e-2 }\n'
+                 'hidden = { type = "categorical", choices = ["32", "48"] }\nepochs = 12\nbatch_size = 64\n')
+
+
+def _start_search(tmp_path: Path, url: str, trials: int, jobs: int) -> subprocess.Popen:
+    """`mlplab search` in a subprocess, started as a terminal starts a foreground command: with
+    SIGINT's default action (a test runner may run with SIGINT ignored, which children inherit)."""
+    space = tmp_path / "space.toml"
+    space.write_text(_WORKER_SPACE)
+    cmd = [sys.executable, "-m", "mlplab.search.cli", "--space", str(space), "--trials", str(trials), "--jobs",
+           str(jobs), "--storage", url, "--study", "w", "--sampler", "random", "--pruner", "none", "--no-progress",
+           "--no-report", "--heartbeat", "1"]
+    return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _running_trials(proc: subprocess.Popen, url: str, n_workers: int) -> list:
+    """Wait until ``n_workers`` workers each run a trial that has trained an epoch and has at least 5
+    to go; those trials."""
+    storage = optuna.storages.RDBStorage(url)
+    deadline = time.monotonic() + 90
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the workers did not get going"
+        try:
+            trials = optuna.load_study(study_name="w", storage=storage).get_trials()
+        except KeyError:  # the study is not created yet
+            trials = []
+        running = [t for t in trials if t.state == TS.RUNNING and 1 <= len(t.intermediate_values) <= 7
+                   and "worker" in t.user_attrs]
+        if len({t.user_attrs["worker"] for t in running}) >= n_workers:
+            return running
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its new parent to reap it counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def test_a_killed_worker_fails_only_its_trial_and_the_others_go_on(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _start_search(tmp_path, url, trials=4, jobs=2)
+    try:
+        victim = _running_trials(proc, url, 1)[0]
+        name = victim.user_attrs["worker"]
+        os.kill(int(name.rsplit(":", 1)[1]), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    out, err = out.decode(), err.decode()
+    assert proc.returncode == 0, out + err
+    assert "Traceback" not in out + err and "BrokenProcessPool" not in out + err
+    assert f"worker {name} killed by SIGKILL during trial {victim.number}: failed, its configuration queued" in out
+    assert "4 trials in all, 4 run now by 2 workers" in out and "best: trial" in out
+    trials = {t.number: t for t in optuna.load_study(study_name="w", storage=url).get_trials()}
+    assert len(trials) == 4
+    killed = trials[victim.number]
+    assert killed.state == TS.FAIL and "killed by SIGKILL" in killed.user_attrs["lost"]
+    rerun = [t for t in trials.values() if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(rerun) == 1 and rerun[0].state == TS.COMPLETE and rerun[0].params == killed.params
+    assert rerun[0].user_attrs["worker"] != name
+    assert [t.number for t in trials.values() if t.state != TS.COMPLETE] == [victim.number]
+    # the other worker ran its own share (2 trials), the rerun and whatever else the killed one left
+    survivor = [t for t in trials.values() if t.user_attrs["worker"] != name]
+    assert len({t.user_attrs["worker"] for t in survivor}) == 1 and len(survivor) >= 3
+
+
+def test_ctrl_c_stops_every_worker_in_one_line_and_resuming_reruns_their_trials(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _start_search(tmp_path, url, trials=20, jobs=2)
+    try:
+        running = _running_trials(proc, url, 2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    out, err = out.decode(), err.decode()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines() == [f"mlplab: interrupted: finished trials are kept in {url} (study w); run the "
+                                        "same command to resume, interrupted trials run again"]
+    workers = {t.user_attrs["worker"] for t in running}
+    assert len(workers) == 2 and all(_gone(int(w.rsplit(":", 1)[1])) for w in workers)
+    trials = optuna.load_study(study_name="w", storage=url).get_trials()
+    assert not [t for t in trials if t.state == TS.RUNNING]
+    stopped = [t for t in trials if t.state == TS.FAIL]
+    assert {t.number for t in running} <= {t.number for t in stopped}
+    assert all(t.user_attrs.get("interrupted") for t in stopped), [(t.number, t.params, t.user_attrs) for t in stopped]
+    queued = {t.system_attrs["failed_trial"]: t for t in trials if t.state == TS.WAITING}
+    assert set(queued) == {t.number for t in stopped}
+    assert all(queued[t.number].params == t.params for t in stopped)
+
+    resumed = run_search(tmp_path / "space.toml", storage=url, study_name="w", n_trials=len(stopped),
+                         sampler="random", pruner="none", heartbeat=1)
+    again = {t.system_attrs.get("failed_trial"): t for t in resumed.study.trials if t.state == TS.COMPLETE}
+    assert all(again[t.number].params == t.params for t in stopped), resumed.table_markdown()
+
+
+_DIE_BEFORE_HEARTBEAT = """
+import os, signal, sys
+import optuna
+from mlplab.search import load_space
+from mlplab.search._optuna import make_sampler
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.load_study(study_name="hb", storage=sys.argv[1], sampler=make_sampler("random", 0))
+drawn = study.ask()                      # trial 1: its worker draws the parameters, then dies
+load_space(sys.argv[2]).suggest(drawn)
+study.ask()                              # trial 2: its worker dies before drawing anything
+os.kill(os.getpid(), signal.SIGKILL)     # before any heartbeat: Optuna records it in a thread of optimize()
+"""
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_rerun_on_resume(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = tmp_path / "space.toml"
+    space.write_text(_WORKER_SPACE.replace("epochs = 12", "epochs = 3"))
+    kw = dict(storage=url, study_name="hb", sampler="random", pruner="none", heartbeat=1, grace_period=2)
+    run_search(space, n_trials=1, **kw)
+    proc = subprocess.run([sys.executable, "-c", _DIE_BEFORE_HEARTBEAT, url, str(space)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    study = optuna.load_study(study_name="hb", storage=url)
+    states = [t.state for t in study.get_trials()]
+    assert states == [TS.COMPLETE, TS.RUNNING, TS.RUNNING]  # Optuna's fail_stale_trials never fails these
+    assert study.trials[1].params and not study.trials[2].params
+    assert search._optuna.fail_unstarted_trials(study, grace_period=2) == []  # younger than the grace period
+    time.sleep(2.2)
+
+    result = run_search(space, n_trials=2, **kw)
+    trials = {t.number: t for t in result.study.trials}
+    assert result.recovered == [1, 2] and result.n_run == 2
+    for n in (1, 2):
+        assert trials[n].state == TS.FAIL and "before its first heartbeat" in trials[n].user_attrs["lost"]
+        rerun = [t for t in trials.values() if t.system_attrs.get("failed_trial") == n]
+        assert len(rerun) == 1 and rerun[0].state == TS.COMPLETE
+    # each rerun has the configuration of the trial it reruns: trial k of a seeded random search
+    fresh = run_search(space, n_trials=3, sampler="random", pruner="none")
+    for n in (1, 2):
+        rerun = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == n)
+        assert rerun.params == fresh.study.trials[n].params
+    assert trials[1].params == fresh.study.trials[1].params
+    assert any(r["note"].startswith("its worker stopped before its first heartbeat") for r in result.table)
 
 
 # ------------------------------------------------------------------------------------ without Optuna

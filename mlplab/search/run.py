@@ -78,13 +78,16 @@ class _ReportToOptuna(Callback):
     """After each epoch: report validation accuracy to the trial; stop training if the pruner says so
     (not after the last epoch: a trial that has trained all its epochs completes)."""
 
-    def __init__(self, trial) -> None:
+    def __init__(self, trial, stop=None) -> None:
         self.trial = trial
         self.pruned_at: int | None = None
+        self.shielded = stop.shielded if stop is not None else contextlib.nullcontext
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
-        self.trial.report(float(logs["val_accuracy"]), step=int(logs["epoch"]))
-        if logs["epoch"] < trainer.epochs and self.trial.should_prune():
+        with self.shielded():  # database calls: a worker's stop request waits for them
+            self.trial.report(float(logs["val_accuracy"]), step=int(logs["epoch"]))
+            prune = logs["epoch"] < trainer.epochs and self.trial.should_prune()
+        if prune:
             self.pruned_at = int(logs["epoch"])
             trainer.stop_training = True
 
@@ -134,8 +137,10 @@ def _quiet_trial_logs():
 class _Objective:
     """The function Optuna calls once per trial (see the module docstring)."""
 
-    def __init__(self, space: SearchSpace, data: tuple, base: dict, run_id: str, worker: str, grid: bool) -> None:
+    def __init__(self, space: SearchSpace, data: tuple, base: dict, run_id: str, worker: str, grid: bool,
+                 stop=None) -> None:
         self.space, self.base, self.run_id, self.worker, self.grid = space, base, run_id, worker, grid
+        self.stop = stop  # a worker process's StopRequest (mlplab.search.workers), None in the calling process
         self.X_train, self.y_train, self.X_val, self.y_val, self.n_classes = data
         self.n_run = 0
 
@@ -181,14 +186,15 @@ class _Objective:
                 trial.set_user_attr("duplicate_of", dup)
                 raise optuna.TrialPruned(f"grid point already run by trial {dup}; not trained again")
         trial.set_user_attr("config", config)
-        report = _ReportToOptuna(trial)
+        report = _ReportToOptuna(trial, self.stop)
         model, trainer = build_trainer(config, self.X_train.shape[1], self.n_classes, callbacks=[report])
         t0 = time.perf_counter()
         # a diverging trial is an expected outcome of a search (recorded below), not a reason for
         # NumPy's overflow warnings on every one of them
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             try:
-                history = trainer.fit(self.X_train, self.y_train, validation=(self.X_val, self.y_val))
+                with self.stop.interruptible() if self.stop is not None else contextlib.nullcontext():
+                    history = trainer.fit(self.X_train, self.y_train, validation=(self.X_val, self.y_val))
                 value = float(history["val_accuracy"][-1])
             except TrainingDiverged as exc:  # a bad configuration, not a broken search: score what it left
                 trial.set_user_attr("diverged", str(exc).split(". ")[0])
@@ -343,7 +349,7 @@ def _worker_name() -> str:
 
 def _run_worker(job: _Job, study=None, data: tuple | None = None,
                 on_trial: Callable[[Any], None] | None = None,
-                next_ticket: Callable[[], bool] | None = None) -> dict:
+                next_ticket: Callable[[], bool] | None = None, stop=None) -> dict:
     """Run ``job.quota`` trials of the study (fewer if a grid runs out or the timeout passes), or, in a
     worker process, one trial per ``next_ticket()`` that returns True; returns ``{"worker": name,
     "trials": n}``. In a worker process ``study`` and ``data`` are None and made here; in the calling
@@ -367,7 +373,7 @@ def _run_worker(job: _Job, study=None, data: tuple | None = None,
     # it trains on the whole training part (n_train None), validation part included
     base = {**BASE_CONFIG, "dataset": job.setup["dataset"], "seed": job.seed, "dtype": job.setup["dtype"],
             "split": job.setup["data_options"].get("split"), "n_train": None}
-    objective = _Objective(job.space, data, base, job.run_id, _worker_name(), grid)
+    objective = _Objective(job.space, data, base, job.run_id, _worker_name(), grid, stop)
 
     def after_trial(st, frozen) -> None:
         if grid and _grid_unclaimed(st, job.space) == 0:

@@ -10,9 +10,11 @@ again (:func:`~mlplab.search._optuna.fail_trial`), at once rather than after a h
 
 Ctrl-C: workers start with SIGINT ignored (a disposition a new process inherits), so a Ctrl-C at the
 terminal reaches only the supervisor, which stops the workers with SIGTERM. A worker turns SIGTERM into
-``KeyboardInterrupt``: its trial fails quietly and its configuration is queued for when the search
-resumes; a worker that has not stopped after a few seconds is killed and its trial failed by the
-supervisor. A worker whose supervisor has gone away starts no new trial.
+``KeyboardInterrupt`` (:class:`StopRequest`: at once while it trains, after the call in progress when
+it talks to the database, which an exception could leave holding a lock): its trial fails quietly and
+its configuration is queued for when the search resumes. A worker that has not stopped after a few
+seconds is killed and its trial failed by the supervisor. A worker whose supervisor has gone away
+starts no new trial.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from typing import Any, Callable
 
 from ._optuna import fail_trial, require_optuna
 
-__all__ = ["supervise", "worker_entry", "exit_reason"]
+__all__ = ["supervise", "worker_entry", "exit_reason", "StopRequest"]
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +40,58 @@ log = logging.getLogger(__name__)
 STOP_WAIT = 10.0
 
 
-def _stop_once(signum, frame) -> None:
-    """SIGTERM in a worker: raise ``KeyboardInterrupt`` once; later signals are ignored while it stops."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
+class StopRequest:
+    """A worker's SIGTERM handler: the request to stop, raised as ``KeyboardInterrupt`` where that is
+    safe. Inside :meth:`interruptible` (training: NumPy code) it is raised at once; elsewhere (database
+    calls, Optuna's bookkeeping, waiting for a ticket) it is only recorded, and :meth:`check` raises it
+    at the next safe point."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._safe = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+        if self._safe:
+            self._safe = False
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        """Code that a ``KeyboardInterrupt`` may stop anywhere."""
+        self.check()
+        self._safe = True
+        try:
+            yield
+        finally:
+            self._safe = False
+
+    @contextlib.contextmanager
+    def shielded(self):
+        """Database calls inside :meth:`interruptible` code: a stop request waits until they are done."""
+        was, self._safe = self._safe, False
+        try:
+            yield
+        finally:
+            self._safe = was
+        if was:
+            self.check()
 
 
 def worker_entry(target: Callable[..., dict], job: Any, conn, parent_pid: int) -> None:
-    """The body of a worker process: ``target(job, next_ticket=...)`` then a ``("done", result)`` or
-    ``("error", exception)`` message. Exits 0, 1 (an error, reported), or 130 (stopped)."""
+    """The body of a worker process: ``target(job, next_ticket=..., stop=...)`` then a ``("done",
+    result)`` or ``("error", exception)`` message. Exits 0, 1 (an error, reported), or 130 (stopped)."""
+    stop = StopRequest()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # already inherited; set again for other start methods
-    signal.signal(signal.SIGTERM, _stop_once)
+    signal.signal(signal.SIGTERM, stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # whatever mask the process inherited
 
     def next_ticket() -> bool:
-        if os.getppid() != parent_pid:  # the supervisor is gone: finish, start nothing new
+        if stop.requested or os.getppid() != parent_pid:  # stopped, or the supervisor is gone
             return False
         try:
             conn.send(("ticket",))
@@ -62,7 +101,9 @@ def worker_entry(target: Callable[..., dict], job: Any, conn, parent_pid: int) -
 
     code = 0
     try:
-        conn.send(("done", target(job, next_ticket=next_ticket)))
+        result = target(job, next_ticket=next_ticket, stop=stop)
+        stop.check()
+        conn.send(("done", result))
     except KeyboardInterrupt:
         code = 130
     except BaseException as exc:  # noqa: BLE001 - reported to the supervisor, which raises it
@@ -163,8 +204,8 @@ def supervise(target: Callable[..., dict], jobs: list, study, run_id: str,
         _stop(workers)
         for w in workers:
             if not w.ended:
-                _ended(w, study, quiet=True)
-        _fail_running(study, lambda ua: ua.get("run") == run_id, "the search was stopped")
+                _ended(w, study, quiet=True, reason="the search was interrupted")
+        _fail_running(study, lambda ua: ua.get("run") == run_id, "the search was interrupted")
         raise
     # trials left RUNNING by this call's workers, all gone now (e.g. one died before naming itself)
     _fail_running(study, lambda ua: ua.get("run") == run_id, "its worker stopped")
@@ -199,7 +240,7 @@ def _read(w: _Worker, grant: Callable[[_Worker], bool]) -> None:
             w.error = msg[1]
 
 
-def _ended(w: _Worker, study, quiet: bool = False) -> None:
+def _ended(w: _Worker, study, quiet: bool = False, reason: str | None = None) -> None:
     """Worker ``w`` has exited: if it died (no result, no error), fail the trial it was running."""
     w.proc.join()
     w.ended = True
@@ -208,7 +249,7 @@ def _ended(w: _Worker, study, quiet: bool = False) -> None:
     if w.proc.exitcode == 0 or w.error is not None:
         return
     how = exit_reason(w.proc.exitcode)
-    w.lost = _fail_running(study, lambda ua: ua.get("worker") == w.name, f"worker {w.name} {how}")
+    w.lost = _fail_running(study, lambda ua: ua.get("worker") == w.name, reason or f"worker {w.name} {how}")
     if not quiet and w.proc.exitcode != 130:
         log.warning("search worker %s %s%s; the other workers go on", w.name, how,
                     f" during trial {', '.join(map(str, w.lost))}: it failed and its configuration is queued "
@@ -218,6 +259,9 @@ def _ended(w: _Worker, study, quiet: bool = False) -> None:
 def _stop(workers: list[_Worker]) -> None:
     """SIGTERM to every live worker, a few seconds to stop, then SIGKILL (at once on a second Ctrl-C)."""
     live = [w for w in workers if not w.ended and w.proc.is_alive()]
+    for w in workers:  # a worker waiting for a ticket gets none
+        with contextlib.suppress(OSError):
+            w.conn.close()
     for w in live:
         with contextlib.suppress(OSError):
             w.proc.terminate()
