@@ -197,6 +197,28 @@ def test_diverging_trial_is_scored_not_fatal():
     assert 0.0 <= t.value <= 1.0
 
 
+def test_a_trial_out_of_memory_fails_alone_without_traceback(monkeypatch, caplog):
+    from mlplab.search import run as run_module
+
+    real = run_module.build_trainer
+
+    def build_or_run_out_of_memory(config, *args, **kwargs):
+        if config["hidden"] == "48":
+            raise MemoryError("Unable to allocate 37.3 GiB for an array with shape (100000, 100000)")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "build_trainer", build_or_run_out_of_memory)
+    space = {"hidden": Categorical(["32", "48"]), "epochs": 2, "batch_size": 64}
+    with caplog.at_level("WARNING", logger="optuna"):
+        result = run_search(space, sampler="grid", pruner="none")
+    states = {t.params["hidden"]: t.state for t in result.study.trials}
+    assert states == {"32": TS.COMPLETE, "48": TS.FAIL}
+    (row,) = [r for r in result.table if r["hidden"] == "48"]
+    assert row["note"].startswith("out of memory (MemoryError: Unable to allocate 37.3 GiB")
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert failed and all(r.exc_info is None for r in failed)  # the reason, not a traceback
+
+
 # ------------------------------------------------------------------------------------ storages
 
 def test_unreachable_storage_is_named_without_password():
