@@ -349,7 +349,7 @@ def _start_search(tmp_path: Path, url: str, trials: int, jobs: int) -> subproces
     SIGINT's default action (a test runner may run with SIGINT ignored, which children inherit)."""
     space = tmp_path / "space.toml"
     space.write_text(_WORKER_SPACE)
-    cmd = [sys.executable, "-m", "mlplab.search.cli", "--space", str(space), "--trials", str(trials), "--jobs",
+    cmd = [sys.executable, "-m", "mlplab.cli", "search", "--space", str(space), "--trials", str(trials), "--jobs",
            str(jobs), "--storage", url, "--study", "w", "--sampler", "random", "--pruner", "none", "--no-progress",
            "--no-report", "--heartbeat", "1"]
     return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
