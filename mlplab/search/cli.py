@@ -5,8 +5,8 @@ Wired into ``mlplab`` by :func:`add_search_parser`; also runnable alone as
 dependency of mlplab) only when it runs, not to build the parser.
 
 Exit status: 0 when the search ran its trials (a worker that died costs only its trial, and the
-summary says so), 1 when every worker stopped before the trials were done, 2 for bad input, 130
-for Ctrl-C (one line saying what the study keeps).
+summary says so), 1 when trials were left unrun because the workers that had them stopped, 2 for bad
+input, 130 for Ctrl-C (one line saying what the study keeps).
 """
 from __future__ import annotations
 
@@ -174,8 +174,8 @@ def cmd_search(args) -> int:
                                     storage_label=result.storage, seed=args.seed)
     _print_summary(result, paths)
     if result.not_run:
-        print(f"mlplab: error: every worker stopped; {result.not_run} trials were not run (run the same command "
-              "to resume)", file=sys.stderr)
+        print(f"mlplab: error: {result.not_run} of this command's trials were not run: the workers that had them "
+              "stopped (run the same command to run them)", file=sys.stderr)
         return 1
     return 0
 
