@@ -442,6 +442,28 @@ def test_ctrl_c_stops_every_worker_in_one_line_and_resuming_reruns_their_trials(
     assert all(again[t.number].params == t.params for t in stopped), resumed.table_markdown()
 
 
+def _die_at_first_ticket(job, next_ticket, stop) -> dict:
+    """A worker body (run in a spawned process) that is killed as its first trial starts."""
+    if next_ticket():
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"worker": "never", "trials": 0}
+
+
+def test_trials_of_workers_that_all_died_are_counted_as_not_run():
+    from mlplab.search import run as run_module
+
+    study = optuna.create_study(direction="maximize")
+    space = load_space({"lr": LogUniform(1e-3, 1e-1), **SMALL})
+    job = run_module._Job(storage_url=None, study_name="x", space=space, setup={"sampler": "random"},
+                          sampler="random", pruner="none", pruner_startup_trials=5, pruner_warmup_epochs=2, seed=0,
+                          quota=0, timeout=None, worker_index=0, run_id="r", heartbeat=None, grace_period=None,
+                          data_home=None, optuna_verbosity=optuna.logging.WARNING)
+    workers, not_run = run_module._run_processes(job, 2, study, "r", total=5, progress=None,
+                                                 target=_die_at_first_ticket)
+    assert [w["status"] for w in workers] == ["killed by SIGKILL"] * 2
+    assert not_run == 5 - 2  # one ticket each was granted; the rest had nobody to run them
+
+
 _DIE_BEFORE_HEARTBEAT = """
 import os, signal, sys
 import optuna

@@ -613,10 +613,11 @@ def _quotas(total: int, n_jobs: int) -> list[int]:
 
 
 def _run_processes(job: _Job, n_workers: int, study, run_id: str, total: int,
-                   progress: Callable[[SearchProgress], None] | None) -> tuple[list[dict], int]:
+                   progress: Callable[[SearchProgress], None] | None,
+                   target: Callable[..., dict] | None = None) -> tuple[list[dict], int]:
     """Run ``total`` trials in ``n_workers`` worker processes (:func:`mlplab.search.workers.supervise`),
     showing progress by reading the storage every half second; returns the workers' reports and the
-    number of trials no worker was left to run.
+    number of trials no worker was left to run. ``target`` replaces :func:`_run_worker` (tests).
 
     Each worker has its share of the trials (50 with 2 workers: 25 each); the share a worker leaves
     when it dies goes to the workers that ask for more once they have run theirs."""
@@ -651,7 +652,7 @@ def _run_processes(job: _Job, n_workers: int, study, run_id: str, total: int,
                 progress(p)
                 last[0] = p
 
-    workers = supervise(_run_worker, jobs, study, run_id, grant, on_poll)
+    workers = supervise(target or _run_worker, jobs, study, run_id, grant, on_poll)
     on_poll()
     left = sum(q - g for q, g in zip(quotas, granted))  # shares of workers that died after the others ended
     if grid:
