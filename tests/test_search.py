@@ -518,7 +518,7 @@ def test_missing_optuna_names_the_extra(monkeypatch, capsys):
     with pytest.raises(ImportError, match=r"mlplab\[search\]"):
         run_search({"lr": LogUniform(1e-3, 1e-1), **SMALL})
     assert load_space({"lr": LogUniform(1e-3, 1e-1)}).params  # spaces need no Optuna
-    assert search_cli.main(["--space", str(ROOT / "examples" / "space.toml")]) == 2
+    assert cli.main(["search", "--space", str(ROOT / "examples" / "space.toml")]) == 2
     assert 'pip install "mlplab[search]"' in capsys.readouterr().err
 
 
@@ -529,7 +529,7 @@ def test_cli_search_then_report(tmp_path, capsys):
     space.write_text('lr = { type = "log_uniform", low = 1e-3, high = 3e-2 }\n'
                      'hidden = { type = "categorical", choices = ["16", "32"] }\nepochs = 3\nbatch_size = 64\n')
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    rc = search_cli.main(["--space", str(space), "--trials", "3", "--storage", url, "--study", "cli", "--sampler",
+    rc = cli.main(["search", "--space", str(space), "--trials", "3", "--storage", url, "--study", "cli", "--sampler",
                           "random", "--out", str(tmp_path / "out"), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0 and "3 trials in all, 3 run now" in out and "best: trial" in out
@@ -538,14 +538,14 @@ def test_cli_search_then_report(tmp_path, capsys):
     assert len((tmp_path / "out" / "results.csv").read_text().strip().splitlines()) == 1 + 3
     assert cli.read_config(tmp_path / "out" / "best_config.json")["dataset"] == "digits"
 
-    rc = search_cli.main(["--report", "--storage", url, "--study", "cli", "--out", str(tmp_path / "rep")])
+    rc = cli.main(["search", "--report", "--storage", url, "--study", "cli", "--out", str(tmp_path / "rep")])
     assert rc == 0 and (tmp_path / "rep" / "report.md").read_text().startswith("# Hyperparameter search: cli")
     assert json.loads((tmp_path / "rep" / "best_config.json").read_text()) == \
         json.loads((tmp_path / "out" / "best_config.json").read_text())
 
-    assert search_cli.main(["--report", "--storage", url, "--study", "other"]) == 2
+    assert cli.main(["search", "--report", "--storage", url, "--study", "other"]) == 2
     assert "no study 'other'" in capsys.readouterr().err
-    assert search_cli.main(["--trials", "2"]) == 2
+    assert cli.main(["search", "--trials", "2"]) == 2
     assert "--space" in capsys.readouterr().err
 
 

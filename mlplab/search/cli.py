@@ -1,8 +1,9 @@
 """The ``mlplab search`` command: run a hyperparameter search, or report on one.
 
-Wired into ``mlplab`` by :func:`add_search_parser`; also runnable alone as
-``python -m mlplab.search.cli ARGS`` (the same arguments as ``mlplab search``). Needs Optuna (a
-dependency of mlplab) only when it runs, not to build the parser.
+Wired into ``mlplab`` by :func:`add_search_parser` (``python -m mlplab.cli search ARGS`` without the
+installed script), like ``mlplab data`` and ``mlplab lab``; it imports nothing of the main command,
+so there is no import cycle. Needs Optuna (a dependency of mlplab) only when it runs, not to build
+the parser.
 
 Exit status: 0 when the search ran its trials (a worker that died costs only its trial, and the
 summary says so), 1 when trials were left unrun because the workers that had them stopped, 2 for bad
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["add_search_parser", "cmd_search", "main", "STORAGE_ENV"]
+__all__ = ["add_search_parser", "cmd_search", "STORAGE_ENV"]
 
 #: environment variable read when ``--storage`` is not given (keeps a password off the command line)
 STORAGE_ENV = "MLPLAB_SEARCH_STORAGE"
@@ -126,10 +127,12 @@ def _print_summary(result, out_paths: dict | None) -> None:
 
 def cmd_search(args) -> int:
     """Run ``mlplab search`` with parsed arguments; returns the exit status."""
-    from .. import search
+    from ._optuna import mask_url, require_optuna
+    from .report import load_search, write_report
+    from .run import result_of, run_search
 
     try:
-        optuna = search.require_optuna()
+        optuna = require_optuna()
     except ImportError as exc:
         print(f"mlplab: error: {exc}", file=sys.stderr)
         return 2
@@ -137,10 +140,10 @@ def cmd_search(args) -> int:
     if args.report:
         if storage is None:
             raise ValueError("--report reads a study from a database: give --storage URL (and --study NAME)")
-        study = search.load_search(storage, args.study)
+        study = load_search(storage, args.study)
         out = _report_dir(args.out, study.study_name)
-        paths = search.write_report(study, out, storage_label=search.mask_url(storage))
-        result = search.result_of(study, search.mask_url(storage))
+        paths = write_report(study, out, storage_label=mask_url(storage))
+        result = result_of(study, mask_url(storage))
         _print_summary(result, paths)
         return 0
     if args.space is None:
@@ -151,7 +154,7 @@ def cmd_search(args) -> int:
     bar = _Bar(disable=args.no_progress)
     t0 = time.perf_counter()
     try:
-        result = search.run_search(
+        result = run_search(
             args.space, args.dataset, n_trials=args.trials, sampler=args.sampler, pruner=args.pruner,
             storage=storage, study_name=args.study, n_jobs=args.jobs, seed=args.seed, val_size=val_size,
             n_train=args.n_train, data_home=args.data_home, dtype=args.dtype, timeout=args.timeout,
@@ -160,7 +163,7 @@ def cmd_search(args) -> int:
             heartbeat=args.heartbeat if args.heartbeat and args.heartbeat > 0 else None, progress=bar)
     except KeyboardInterrupt:
         bar.close()
-        where = (f"finished trials are kept in {search.mask_url(storage)} (study {args.study or 'mlplab-' + args.dataset.lower()}); "
+        where = (f"finished trials are kept in {mask_url(storage)} (study {args.study or 'mlplab-' + args.dataset.lower()}); "
                  "run the same command to resume, interrupted trials run again" if storage
                  else "the study was in memory and is lost (--storage keeps one)")
         print(f"mlplab: interrupted: {where}", file=sys.stderr)
@@ -170,7 +173,7 @@ def cmd_search(args) -> int:
     print(f"searched for {time.perf_counter() - t0:.1f} s")
     paths = None
     if not args.no_report:
-        paths = search.write_report(result.study, _report_dir(args.out, result.study_name),
+        paths = write_report(result.study, _report_dir(args.out, result.study_name),
                                     storage_label=result.storage, seed=args.seed)
     _print_summary(result, paths)
     if result.not_run:
@@ -178,22 +181,3 @@ def cmd_search(args) -> int:
               "stopped (run the same command to run them)", file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m mlplab.search.cli ARGS``: ``mlplab search ARGS`` without the main command."""
-    import logging
-
-    parser = argparse.ArgumentParser(prog="mlplab")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_search_parser(sub)
-    args = parser.parse_args(["search", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    from ..cli import run_parsed
-
-    return run_parsed(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
