@@ -214,11 +214,17 @@ def test_the_labs_search_with_mlplab_search_and_keep_their_trial_counts():
 
 
 @pytest.mark.parametrize("lab", ["fc-net", "arem"])
-def test_a_lab_without_optuna_says_how_to_install_it_before_training(tmp_path, monkeypatch, lab):
+def test_a_lab_without_optuna_says_how_to_install_it_before_training(tmp_path, monkeypatch, capsys, lab):
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "mlplab\[search\]"'):
         run_lab(lab, out=tmp_path / lab, quick=True, data_home=tmp_path)
-    assert not (tmp_path / lab / "report.md").exists()
+    assert not (tmp_path / lab).exists()  # refused before its folder was made
+    from mlplab import cli
+
+    assert cli.main(["lab", lab, "--quick", "--out", str(tmp_path / lab)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mlplab: error: hyperparameter search needs Optuna")
+    assert not (tmp_path / lab).exists()
 
 
 def test_trials_from_a_library_search_table():

@@ -232,10 +232,14 @@ def _timed(fn) -> float:
 BLAS_THREADS = 1
 
 
+def check() -> None:
+    """Optuna runs the learning-rate search: say so before any folder is made or minutes of training are spent."""
+    require_optuna()
+
+
 def run(ctx: LabContext) -> None:
     from threadpoolctl import threadpool_limits
 
-    require_optuna()  # the learning-rate search needs it: say so before minutes of training, not after
     budget = QUICK if ctx.quick else FULL
     seed = ctx.seed
     clock = (time.perf_counter(), time.process_time())

@@ -119,6 +119,9 @@ def run_lab(name: str, out: str | os.PathLike | None = None, quick: bool = False
     from . import get_lab
 
     module = get_lab(name)
+    check = getattr(module, "check", None)  # what a lab needs (a package, say), checked before any folder is made
+    if check is not None:
+        check()
     out_dir = make_run_dir(out, f"lab-{name}{'-quick' if quick else ''}")
     ctx = LabContext(name=name, out_dir=out_dir, quick=quick, seed=seed, data_home=data_home,
                      options=dict(options or {}), echo=echo, report=Report(module.DESCRIPTION))

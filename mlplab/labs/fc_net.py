@@ -240,10 +240,14 @@ def _search(ctx: LabContext, data, s: Settings, seed: int) -> tuple[list[dict], 
 
 # --------------------------------------------------------------------------------------------- run
 
+def check() -> None:
+    """Optuna runs the search: say so before any folder is made or minutes of training are spent."""
+    require_optuna()
+
+
 def run(ctx: LabContext) -> None:
     from threadpoolctl import threadpool_limits
 
-    require_optuna()  # the search needs it: say so before minutes of training, not after
     clock = (time.perf_counter(), time.process_time())
     data, s, note = load_dataset(ctx)
     seed = ctx.seed

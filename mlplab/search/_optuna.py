@@ -29,10 +29,10 @@ def require_optuna() -> "types.ModuleType":
     """Import and return :mod:`optuna`, or raise ``ImportError`` naming the extra that installs it."""
     try:
         import optuna
-    except ImportError as exc:
-        raise ImportError(f"hyperparameter search needs Optuna, a dependency of mlplab that is not installed "
+    except ImportError as exc:  # ModuleNotFoundError: the command line's one line for a missing package
+        raise ModuleNotFoundError(f"hyperparameter search needs Optuna, a dependency of mlplab that is not installed "
                           f"here: {EXTRA_HINT} (installs optuna and the PostgreSQL driver psycopg); "
-                          f"import error: {exc}") from exc
+                          f"import error: {exc}", name="optuna") from exc
     return optuna
 
 

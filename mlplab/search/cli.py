@@ -6,8 +6,8 @@ so there is no import cycle. Needs Optuna (a dependency of mlplab) only when it 
 the parser.
 
 Exit status: 0 when the search ran its trials (a worker that died costs only its trial, and the
-summary says so), 1 when trials were left unrun because the workers that had them stopped, 2 for bad
-input, 130 for Ctrl-C (one line saying what the study keeps).
+summary says so), 1 when trials were left unrun because the workers that had them stopped or Optuna
+is missing, 2 for bad input, 130 for Ctrl-C (one line saying what the study keeps).
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def cmd_search(args) -> int:
         optuna = require_optuna()
     except ImportError as exc:
         print(f"mlplab: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     storage = args.storage or os.environ.get(STORAGE_ENV) or None
     if args.report:
         if storage is None:
