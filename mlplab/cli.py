@@ -552,6 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .search.cli import add_search_parser
 
     add_search_parser(sub)
+    from .exercises.cli import add_exercises_parser
+
+    add_exercises_parser(sub)
     for p in sub.choices.values():  # `mlplab train ... --debug` works as `mlplab --debug train ...`
         if "--debug" not in p._option_string_actions:
             p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -30,7 +30,8 @@ class TrainingDiverged(FloatingPointError):
 
 class History:
     """Per-epoch records of training. ``history["val_accuracy"]`` is a list over epochs;
-    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically."""
+    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically; ``plot()`` draws
+    loss and accuracy, ``to_pandas()`` gives a DataFrame (in Jupyter it shows as a table)."""
 
     def __init__(self, records: Sequence[dict] | None = None) -> None:
         self.records: list[dict] = list(records or [])
@@ -76,6 +77,75 @@ class History:
         last = self.records[-1]
         return f"History(epochs={len(self)}, last={ {k: v for k, v in last.items() if v is not None} })"
 
+    # ------------------------------------------------------------------ notebooks
+    def plot(self, ax=None, title: str | None = None, log_loss: bool = True):
+        """Loss (left axis, log scale) and accuracy (right axis, dashed), training and validation, per
+        epoch on one Axes; returns that Axes (a new figure's if ``ax`` is None: show it with
+        ``ax.figure``). See :func:`mlplab.plots.training_curves` for two panels."""
+        from . import plots
+
+        if ax is None:
+            _, ax = plots.subplots(figsize=(7, 4))
+        plots.training_curves(self, ax=ax, title=title, log_loss=log_loss)
+        return ax
+
+    def to_pandas(self):
+        """The records as a ``pandas.DataFrame`` indexed by epoch (columns loss, accuracy, val_loss,
+        val_accuracy, lr, seconds; None becomes NaN). Needs pandas (``pip install pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("History.to_pandas() needs pandas, which is not installed: pip install pandas "
+                              "(or 'mlplab[notebook]'); without it, History.records is a list of dicts and "
+                              "to_csv(path) writes them") from exc
+        frame = pd.DataFrame([{k: r.get(k) for k in HISTORY_KEYS} for r in self.records], columns=list(HISTORY_KEYS))
+        frame = frame.set_index("epoch")
+        return frame.astype({k: "float64" for k in HISTORY_KEYS if k != "epoch"})
+
+    def _repr_html_(self) -> str:
+        """An HTML table in Jupyter: the first and last epochs (all of them up to 10)."""
+        import html
+
+        if not self.records:
+            return "<p><b>History</b>: no epochs yet</p>"
+        keys = [k for k in HISTORY_KEYS if k != "seconds" and any(r.get(k) is not None for r in self.records)]
+        rows = self.records if len(self) <= 10 else self.records[:5] + [None] + self.records[-5:]
+        fmt = lambda k, v: "" if v is None else (str(v) if k == "epoch" else f"{v:.4g}")
+        body = "".join(
+            "<tr>" + "".join(f"<td>{'⋮' if r is None else fmt(k, r.get(k))}</td>" for k in keys) + "</tr>"
+            for r in rows)
+        seconds = sum(r.get("seconds") or 0.0 for r in self.records)
+        return (f"<p><b>History</b>: {len(self)} epochs, {seconds:.1f} s</p><table><thead><tr>"
+                + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + f"</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _check_loss(loss):
+    """``loss`` must be a loss object (``SoftmaxCrossEntropy()``): not its class, not an optimizer."""
+    if isinstance(loss, type):
+        raise TypeError(f"loss must be a loss object such as {loss.__name__}(), got the class {loss.__name__} "
+                        "itself: add the parentheses")
+    if isinstance(loss, Optimizer):
+        raise TypeError(f"loss got an optimizer ({type(loss).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+        raise TypeError(f"loss must be a loss object with forward(scores, y) and backward() such as "
+                        f"mlplab.losses.SoftmaxCrossEntropy(), got {type(loss).__name__}")
+    return loss
+
+
+def _check_optimizer(optimizer):
+    """``optimizer`` must be an optimizer object built on the model's parameters: not its class, not a loss."""
+    if isinstance(optimizer, type):
+        raise TypeError(f"optimizer must be an optimizer object such as {optimizer.__name__}(model.parameters()), "
+                        f"got the class {optimizer.__name__} itself")
+    if isinstance(optimizer, Loss):
+        raise TypeError(f"optimizer got a loss ({type(optimizer).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must be an optimizer object with step() such as "
+                        f"mlplab.optim.Adam(model.parameters()), got {type(optimizer).__name__}")
+    return optimizer
+
 
 class Trainer:
     """Train a model with shuffled mini-batches.
@@ -96,6 +166,9 @@ class Trainer:
     If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
     model keeps the weights it had at the start of that epoch.
 
+    ``progress=True`` adds a :class:`~mlplab.callbacks.ProgressBar`: tqdm's notebook bar in Jupyter, its
+    text bar in a terminal, and one line per epoch where the output is not a terminal (a pipe, a log).
+
     The arrays of a training step (scores, gradients) live in buffers that the layers reuse from batch
     to batch (see :class:`mlplab.Sequential`); what the Trainer returns or records (the History,
     :meth:`evaluate`'s numbers, the model's weights) is never overwritten by a later step.
@@ -108,8 +181,8 @@ class Trainer:
         if not isinstance(model, Sequential):
             raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
         self.model = model
-        self.loss = loss if loss is not None else SoftmaxCrossEntropy()
-        self.optimizer = optimizer if optimizer is not None else Adam(model.parameters())
+        self.loss = _check_loss(loss) if loss is not None else SoftmaxCrossEntropy()
+        self.optimizer = _check_optimizer(optimizer) if optimizer is not None else Adam(model.parameters())
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.epochs = check_positive_int(epochs, "epochs")
         self.rng = as_generator(seed)
@@ -119,6 +192,14 @@ class Trainer:
         self.history = History()
         self.stop_training = False
         self.epoch = 0
+
+    def __repr__(self) -> str:
+        loss = f"{type(self.loss).__name__}({', '.join(f'{k}={v!r}' for k, v in self.loss.config().items())})"
+        cbs = ", ".join(type(c).__name__ for c in self.callbacks)
+        sched = f", scheduler={type(self.scheduler).__name__}" if self.scheduler is not None else ""
+        return (f"Trainer(model={_describe(self.model)}, "
+                f"loss={loss}, optimizer={self.optimizer!r}, batch_size={self.batch_size}, epochs={self.epochs}, "
+                f"shuffle={self.shuffle}{sched}, callbacks=[{cbs}], epochs_done={len(self.history)})")
 
     @property
     def classification(self) -> bool:
@@ -138,6 +219,7 @@ class Trainer:
 
     def evaluate(self, X, y, batch_size: int = 4096) -> tuple[float, float | None]:
         """Mean loss per sample and accuracy (None for regression) in evaluation mode."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X, y = self._check_xy(X, y)
         total, correct = 0.0, 0
         per_sample = self.loss.reduction == "sum"
@@ -245,6 +327,15 @@ class Trainer:
                 "accuracy": correct / n if self.classification else None,
                 "val_loss": None, "val_accuracy": None, "lr": opt.lr,
                 "seconds": time.perf_counter() - start}
+
+
+def _describe(model: Sequential) -> str:
+    """``Sequential(64-80-70-10, 11,580 parameters)``: the widths of the Dense layers and the count."""
+    from .layers import Dense
+
+    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+    widths = ([str(dense[0].in_features)] + [str(d.out_features) for d in dense]) if dense else []
+    return f"Sequential({'-'.join(widths) or 'no Dense layers'}, {model.n_parameters():,} parameters)"
 
 
 def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: int,

@@ -323,9 +323,8 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
 
     from .. import plots
 
-    plt = plots.plt
     for split, res in results.items():
-        fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+        fig, axes = plots.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
         for ax, st in zip(axes.flat, res["stages"]):
             for i, (value, r) in enumerate(zip(st["values"], st["runs"])):
                 color = plots.optimizer_color(value) if st["key"] == "optimizer" else STAGE_COLORS[i]
@@ -359,10 +358,9 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
         fig.suptitle(f"AReM, {SPLITS[split]}: one change at a time, each kept if validation accuracy is best "
                      f"(at most {budget.stage_epochs} epochs, batch {budget.batch_size})", fontsize=13)
         plots.save(fig, ctx.path(f"stages_{split}.png"), dpi=_dpi(ctx))
-        plt.close(fig)
 
     # early stopping of the final models
-    fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5.4), constrained_layout=True,
+    fig, axes = plots.subplots(1, len(results), figsize=(7 * len(results), 5.4), constrained_layout=True,
                              squeeze=False)
     for ax, (split, res) in zip(axes.flat, results.items()):
         r = res["final"]
@@ -394,10 +392,9 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
     fig.suptitle(f"AReM final models: early stopping on validation accuracy (patience {budget.final_patience} "
                  f"epochs, at most {budget.final_epochs})", fontsize=12)
     plots.save(fig, ctx.path("early_stopping.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # confusion matrices
-    fig, axes = plt.subplots(1, len(results), figsize=(6.6 * len(results), 5.6), constrained_layout=True,
+    fig, axes = plots.subplots(1, len(results), figsize=(6.6 * len(results), 5.6), constrained_layout=True,
                              squeeze=False)
     for ax, (split, res) in zip(axes.flat, results.items()):
         cm = res["confusion"]
@@ -418,7 +415,6 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
     fig.suptitle("AReM final models: confusion matrices on the test part (count and row percentage)",
                  fontsize=12)
     plots.save(fig, ctx.path("confusion.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------- report

@@ -294,16 +294,16 @@ def run(ctx: LabContext) -> None:
 # ------------------------------------------------------------------------------------------ figures
 
 def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
+    from matplotlib import colormaps
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     from .. import plots
 
-    plt = plots.plt
     title_data = _data_title(data)
 
     # 1. overfitting 50 samples
-    fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+    fig, ax = plots.subplots(figsize=(8, 5), constrained_layout=True)
     for o in overfits:
         style = "-" if o["depth"] == 3 else "--"
         label = (f"{o['depth']}-layer, {NORM_LABELS[o['norm']]}"
@@ -318,12 +318,11 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
     ax.legend(loc="lower right", fontsize=9)
     ax.grid(alpha=0.3)
     plots.save(fig, ctx.path("overfit.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 2. weight-scale sensitivity
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True,
+    fig, axes = plots.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True,
                              gridspec_kw={"width_ratios": [1, 1, 0.9]})
-    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    cmap = colormaps["viridis"].with_extremes(bad="0.85")
     for ax, depth in zip(axes[:2], DEPTHS):
         m = np.array([[grid[depth, lr, sc] for sc in WEIGHT_SCALES] for lr in GRID_LRS])
         im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=0, vmax=1, aspect="auto", origin="lower")
@@ -353,10 +352,9 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
     fig.suptitle(f"Weight-scale sensitivity: plain ReLU nets on 50 samples of {title_data}, SGD, batch 25",
                  fontsize=12)
     plots.save(fig, ctx.path("weight_scale.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 3. the search
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True, sharey=True)
+    fig, axes = plots.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True, sharey=True)
     vals = np.array([t["value"] for t in trials])
     finite = vals[np.isfinite(vals)]
     for ax, key, xlabel in ((axes[0], "lr", "Adam learning rate (log scale)"),
@@ -388,7 +386,6 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
                  f"training samples, {s.search_epochs} epochs each (colour: normalization, size: dropout)",
                  fontsize=12)
     plots.save(fig, ctx.path("search.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 4. the best model's training curves
     fig = plots.training_curves(final["history"], title=f"Best model on {title_data}: {_describe(best['params'], s)}")
@@ -397,7 +394,6 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
         ax.legend(loc=where)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     plots.save(fig, ctx.path("best_model.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
 
 def _data_title(data) -> str:
