@@ -1,7 +1,9 @@
 """Training callbacks: early stopping, checkpoints, progress bar.
 
-A callback may define ``on_train_begin(trainer)``, ``on_epoch_end(trainer, logs)`` and
-``on_train_end(trainer, interrupted)``. ``logs`` is the History record of the epoch just ended
+A callback may define ``on_train_begin(trainer)``, ``on_batch_begin(trainer, batch)``,
+``on_epoch_end(trainer, logs)`` and ``on_train_end(trainer, interrupted)``. ``batch`` is a dict with
+the batch's number in the epoch (``index``, from 0), its ``size`` and its ``sample_weight`` (or None);
+the hook runs before the batch's forward pass. ``logs`` is the History record of the epoch just ended
 (keys ``epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds``). Setting
 ``trainer.stop_training = True`` ends training after the current epoch.
 
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 class Callback:
     def on_train_begin(self, trainer) -> None:
+        pass
+
+    def on_batch_begin(self, trainer, batch: dict) -> None:
         pass
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
@@ -119,7 +124,9 @@ class ModelCheckpoint(Callback, _Monitor):
         return self.directory / "last.npz"
 
     def on_epoch_end(self, trainer, logs):
-        meta = {**self.metadata, "epoch": logs["epoch"], "logs": logs}
+        # a non-finite number (an infinite validation loss of a regressor, say) is not JSON: recorded as None
+        finite = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in logs.items()}
+        meta = {**self.metadata, "epoch": logs["epoch"], "logs": finite}
         if self.save_last:
             io.save(trainer.model, self.last_path, optimizer=trainer.optimizer, metadata=meta)
         if self.save_best:

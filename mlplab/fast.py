@@ -31,6 +31,7 @@ import numpy as np
 from . import functional as F
 from . import layers as L
 from . import losses as R
+from . import sparse as _sparse
 from ._validation import check_choice
 
 __all__ = ["Dense", "Sigmoid", "Tanh", "ReLU", "SoftmaxCrossEntropy", "TIERS", "FAST_CLASSES", "to_tier"]
@@ -73,6 +74,10 @@ class Dense(_Scratch, L.Dense):
 
     def forward(self, x, training=False):
         self.check_input(x)
+        if _sparse.issparse(x):  # scipy.sparse input (a first layer), multiplied as it is: mlplab.sparse
+            if training or self.keep_cache:
+                self.cache = (x, x.shape)
+            return _sparse.dense_forward(x, self.weight.data, self.bias.data)
         x2d = x if x.ndim == 2 else x.reshape(-1, self.in_features)
         if training or self.keep_cache:
             self.cache = (x2d, x.shape)
@@ -102,7 +107,10 @@ class Dense(_Scratch, L.Dense):
         """``dW = dyᵀ x`` and ``db = Σ_n dy_n``, written into ``.grad``; returns ``dy`` as ``(N, M)``."""
         x2d = self.cached()[0]
         dy2d = dy if dy.ndim == 2 else dy.reshape(-1, self.out_features)
-        np.matmul(dy2d.T, x2d, out=self.weight.grad)
+        if isinstance(x2d, np.ndarray):
+            np.matmul(dy2d.T, x2d, out=self.weight.grad)
+        else:  # sparse input: dW = (xᵀ dy)ᵀ (mlplab.sparse)
+            _sparse.dense_weight_grad(x2d, dy2d, self.weight.grad)
         # Σ_n dy_n as the product 1ᵀ dy: a NumPy sum over the rows is 3-4x slower at these sizes
         ones = self.reused("ones", (dy2d.shape[0],), dy2d.dtype, fill=1)
         np.matmul(ones, dy2d, out=self.bias.grad)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
+from . import sparse as _sparse
 from ._validation import as_generator, check_array, resolve_dtype
 from .init import init_weight
 from .parameter import Parameter
@@ -144,12 +145,17 @@ class Dense(Layer):
         self.check_input(x)
         if training or self.keep_cache:
             self.cache = x
+        if _sparse.issparse(x):  # scipy.sparse input (a first layer), multiplied as it is: mlplab.sparse
+            return _sparse.dense_forward(x, self.weight.data, self.bias.data)
         return x @ self.weight.data.T + self.bias.data
 
     def backward(self, dy):
-        x = self.cached().reshape(-1, self.in_features)   # (N, D): leading axes flattened
-        dy2 = dy.reshape(-1, self.out_features)           # (N, M)
-        self.weight.grad = dy2.T @ x
+        x = self.cached()
+        dy2 = dy.reshape(-1, self.out_features)                      # (N, M)
+        if _sparse.issparse(x):  # dW = (xᵀ dy)ᵀ, see mlplab.sparse
+            self.weight.grad = _sparse.dense_weight_grad(x, dy2, np.empty_like(self.weight.data))
+        else:
+            self.weight.grad = dy2.T @ x.reshape(-1, self.in_features)  # x as (N, D): leading axes flattened
         self.bias.grad = dy2.sum(axis=0)
         return dy @ self.weight.data
 

@@ -1,13 +1,14 @@
 """Sequential models and the ``mlp`` builder."""
 from __future__ import annotations
 
-import numbers
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import functional as F
-from ._validation import as_generator, check_array, check_choice, resolve_dtype
+from . import sparse as _sparse
+from ._validation import (as_generator, check_array, check_choice, check_layer_sizes, check_positive_int,
+                          resolve_dtype)
 from .init import default_init
 from .layers import (BatchNorm, Dense, Dropout, Identity, Layer, LayerNorm, LeakyReLU, MinMaxScale, ReLU,
                      Sigmoid, Standardize, Tanh, _Scaler)
@@ -214,10 +215,14 @@ class Sequential:
 
     # ------------------------------------------------------------------ prediction
     def _check_input(self, X) -> np.ndarray:
+        if _sparse.issparse(X):  # CSR rows, multiplied by the first Dense layer as they are
+            _sparse.check_model(self)
+            return _sparse.check_sparse(X, "X", dtype=self.dtype, n_features=self.n_features_in)
         return check_array(X, "X", dtype=self.dtype, n_features=self.n_features_in)
 
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Scores ``(N, C)`` in evaluation mode, computed in chunks of ``batch_size`` rows."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X = self._check_input(X)
         return np.concatenate([self.forward(X[i:i + batch_size], training=False)
                                for i in range(0, X.shape[0], batch_size)], axis=0)
@@ -342,14 +347,9 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", 
     tier : ``"fast"`` (default) or ``"reference"``: which classes compute the layers (the same numbers;
         see :class:`Sequential` and :mod:`mlplab.fast`). Switch later with ``model.to_tier(...)``.
     """
-    n_in = int(n_in)
-    n_out = int(n_out)
-    if n_in < 1 or n_out < 1:
-        raise ValueError(f"n_in and n_out must be >= 1, got {n_in} and {n_out}")
-    hidden = list(hidden)
-    if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-        raise ValueError(f"hidden layer sizes must be >= 1 and whole numbers, got {hidden}")  # 2.5 is not rounded
-    hidden = [int(h) for h in hidden]
+    n_in = check_positive_int(n_in, "n_in")
+    n_out = check_positive_int(n_out, "n_out")
+    hidden = check_layer_sizes(hidden)
     activation = check_choice(activation, ACTIVATIONS, "activation")
     if norm is not None:
         norm = check_choice(norm, NORMS, "norm")

@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import sparse as _sparse
 from ._files import atomic_write_text
 from ._validation import as_generator, check_array, check_labels, check_positive_int
 from .callbacks import Callback, ProgressBar
@@ -120,6 +121,34 @@ class History:
                 + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + f"</tr></thead><tbody>{body}</tbody></table>")
 
 
+def _check_loss(loss):
+    """``loss`` must be a loss object (``SoftmaxCrossEntropy()``): not its class, not an optimizer."""
+    if isinstance(loss, type):
+        raise TypeError(f"loss must be a loss object such as {loss.__name__}(), got the class {loss.__name__} "
+                        "itself: add the parentheses")
+    if isinstance(loss, Optimizer):
+        raise TypeError(f"loss got an optimizer ({type(loss).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+        raise TypeError(f"loss must be a loss object with forward(scores, y) and backward() such as "
+                        f"mlplab.losses.SoftmaxCrossEntropy(), got {type(loss).__name__}")
+    return loss
+
+
+def _check_optimizer(optimizer):
+    """``optimizer`` must be an optimizer object built on the model's parameters: not its class, not a loss."""
+    if isinstance(optimizer, type):
+        raise TypeError(f"optimizer must be an optimizer object such as {optimizer.__name__}(model.parameters()), "
+                        f"got the class {optimizer.__name__} itself")
+    if isinstance(optimizer, Loss):
+        raise TypeError(f"optimizer got a loss ({type(optimizer).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must be an optimizer object with step() such as "
+                        f"mlplab.optim.Adam(model.parameters()), got {type(optimizer).__name__}")
+    return optimizer
+
+
 class Trainer:
     """Train a model with shuffled mini-batches.
 
@@ -154,8 +183,8 @@ class Trainer:
         if not isinstance(model, Sequential):
             raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
         self.model = model
-        self.loss = loss if loss is not None else SoftmaxCrossEntropy()
-        self.optimizer = optimizer if optimizer is not None else Adam(model.parameters())
+        self.loss = _check_loss(loss) if loss is not None else SoftmaxCrossEntropy()
+        self.optimizer = _check_optimizer(optimizer) if optimizer is not None else Adam(model.parameters())
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.epochs = check_positive_int(epochs, "epochs")
         self.rng = as_generator(seed)
@@ -179,7 +208,11 @@ class Trainer:
         return isinstance(self.loss, SoftmaxCrossEntropy)
 
     def _check_xy(self, X, y, name="") -> tuple[np.ndarray, np.ndarray]:
-        X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        if _sparse.issparse(X):  # CSR; mini-batches are row subsets (mlplab.sparse)
+            _sparse.check_model(self.model, f"X{name}")
+            X = _sparse.check_sparse(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        else:
+            X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
         if self.classification:
             y = check_labels(y, n_samples=X.shape[0], n_classes=self.model.n_outputs, name=f"y{name}")
             if y.ndim == 2:
@@ -192,6 +225,7 @@ class Trainer:
 
     def evaluate(self, X, y, batch_size: int = 4096) -> tuple[float, float | None]:
         """Mean loss per sample and accuracy (None for regression) in evaluation mode."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X, y = self._check_xy(X, y)
         total, correct = 0.0, 0
         per_sample = self.loss.reduction == "sum"
@@ -210,6 +244,8 @@ class Trainer:
         also stays on ``self.history`` and grows if ``fit`` is called again.
 
         ``sample_weight (N,)``, if given, weights each sample's loss (see :mod:`mlplab.losses`).
+        ``X`` may be a scipy.sparse matrix or array when the model's first layer is ``Dense``: it is
+        never densified (:mod:`mlplab.sparse`).
         """
         X, y = self._check_xy(X, y)
         if sample_weight is not None:
@@ -267,12 +303,17 @@ class Trainer:
         count_at_end = self.classification and y.ndim == 1
         if count_at_end:
             labels, predicted = np.empty(n, y.dtype), np.empty(n, np.intp)
-        x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle else None
+        dense = isinstance(X, np.ndarray)
+        x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle and dense else None
+        batch_hooks = [cb for cb in self.callbacks
+                       if getattr(type(cb), "on_batch_begin", Callback.on_batch_begin) is not Callback.on_batch_begin]
         for b, idx in enumerate(batch_indices(n, self.batch_size, self.rng, self.shuffle)):
             stop = min(idx.stop, n) if isinstance(idx, slice) else done + idx.shape[0]
             xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
             yb = take(y, idx, labels[done:stop]) if count_at_end else take(y, idx)
             wb = None if sample_weight is None else take(sample_weight, idx)
+            for cb in batch_hooks:
+                cb.on_batch_begin(self, {"index": b, "size": stop - done, "sample_weight": wb})
             scores = model.forward(xb, training=True)
             l = loss_fn.forward(scores, yb, wb)
             if not math.isfinite(l):

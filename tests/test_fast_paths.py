@@ -85,6 +85,26 @@ def test_fast_and_reference_layers_equal_in_float32_and_with_a_float64_gradient(
         np.testing.assert_allclose(quick.backward(dy), ref.backward(dy), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+def test_fast_dense_equals_reference_dense_on_sparse_input(training):
+    sp = pytest.importorskip("scipy.sparse")
+    ref = L.Dense(6, 4, rng=0, dtype="float64")
+    quick = fast.to_tier(copy.deepcopy(ref), "fast")
+    ref.keep_cache = quick.keep_cache = True
+    rng = np.random.default_rng(6)
+    for n in (1, 7):
+        x = sp.random(n, 6, density=0.4, format="csr", random_state=n) * 3
+        y_ref, y_fast = ref.forward(x, training), quick.forward(x, training)
+        np.testing.assert_allclose(y_ref, x.toarray() @ ref.weight.data.T + ref.bias.data, **CLOSE)
+        np.testing.assert_allclose(y_fast, y_ref, **CLOSE)
+        dy = rng.standard_normal((n, 4))
+        ref.backward(dy)
+        quick.backward_parameters(dy)
+        np.testing.assert_allclose(ref.weight.grad, dy.T @ x.toarray(), **CLOSE)
+        for p, q in zip(ref.parameters(), quick.parameters()):
+            np.testing.assert_allclose(q.grad, p.grad, **CLOSE)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("target", ["labels", "one_hot", "probabilities"])
 @pytest.mark.parametrize("n", [1, 9])

@@ -18,7 +18,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from .._validation import as_generator, check_positive_int, resolve_dtype
+from .._validation import as_generator, check_positive_int, check_split_size, resolve_dtype
 from .batching import stratified_split
 from .cache import ensure_files, expected_digests, read_verified
 from .formats import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parse_cifar10_bin, parse_idx
@@ -107,6 +107,17 @@ def _resolve_scale(scale, default: str | None) -> str | None:
                      "training part) or 'auto'")
 
 
+def _check_sizes(test_size=None, val_size=None, n_train=None) -> None:
+    """Refuse bad split sizes before any file is read or downloaded (``1.0`` is a fraction, never "one
+    sample"; see :func:`mlplab._validation.check_split_size`)."""
+    if test_size is not None:
+        check_split_size(test_size, "test_size")
+    if val_size is not None:
+        check_split_size(val_size, "val_size")
+    if n_train is not None:
+        check_positive_int(n_train, "n_train")
+
+
 def _sub_rngs(seed) -> tuple[np.random.Generator, np.random.Generator]:
     """Independent generators for the validation split and the training subset."""
     if isinstance(seed, np.random.Generator):
@@ -129,6 +140,7 @@ def _finish(spec: DatasetSpec, X_train: np.ndarray, y_train: np.ndarray, X_test:
     rng_val, rng_sub = _sub_rngs(seed)
     X_val = y_val = groups_val = None
     if val_size is not None:
+        val_size = check_split_size(val_size, "val_size", n=y_train.shape[0])
         if val_by_groups:
             from .arem import split_recordings
 
@@ -211,11 +223,12 @@ def load_digits(test_size: float | int = 0.2, seed: Seed = 0, dtype: str | np.dt
     Shapes: ``X (N, 64)`` or ``(N, 8, 8)``, ``y (N,)``."""
     from sklearn.datasets import load_digits as _sk_load_digits
 
+    _check_sizes(test_size, val_size, n_train)
     spec = get_spec("digits")
     raw = _sk_load_digits()
     X = raw.data
     y = raw.target.astype(np.int64)
-    tr, te = stratified_split(y, test_size, rng=seed)
+    tr, te = stratified_split(y, check_split_size(test_size, "test_size", n=y.shape[0]), rng=seed)
     return _finish(spec, X[tr], y[tr], X[te], y[te], max_value=16.0, scale=scale, default_scale="unit",
                    flatten=flatten, val_size=val_size, n_train=n_train, seed=seed, dtype=dtype,
                    feature_names=_pixel_names((8, 8)), image_shape=(8, 8),
@@ -223,6 +236,7 @@ def load_digits(test_size: float | int = 0.2, seed: Seed = 0, dtype: str | np.dt
 
 
 def _load_idx_dataset(name: str, data_home, download, base_url, progress, **options) -> Dataset:
+    _check_sizes(val_size=options.get("val_size"), n_train=options.get("n_train"))
     spec = get_spec(name)
     home = ensure_files(name, data_home, download, base_url, progress)
     arrays = {}
@@ -282,6 +296,7 @@ def load_cifar10(data_home: str | PathLike | None = None, download: bool = True,
     ``(N, 3, 32, 32)`` with ``flatten=False``; for plotting use ``X.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)``.
     ``y (N,)`` in 0..9. ``scale="auto"`` = ``"unit"`` (divide by 255). Options as in :func:`load`.
     """
+    _check_sizes(val_size=val_size, n_train=n_train)
     spec = get_spec("cifar10")
     home = ensure_files("cifar10", data_home, download, base_url, progress)
     digests = expected_digests("cifar10", home)
@@ -322,13 +337,14 @@ def load_arem(split: str = "rows", test_size: float | int = 0.2, drop_duplicates
     spec = get_spec("arem")
     if split not in ("rows", "recordings"):
         raise ValueError(f"unknown split {split!r} for arem; expected 'rows' or 'recordings'")
+    _check_sizes(test_size, val_size, n_train)
     home = ensure_files("arem", data_home, download, base_url, progress)
     X, y, groups, info = arem_arrays(home, drop_duplicates=drop_duplicates)
     if split == "rows":
-        tr, te = stratified_split(y, test_size, rng=seed)
+        tr, te = stratified_split(y, check_split_size(test_size, "test_size", n=y.shape[0]), rng=seed)
         tr, te = np.sort(tr), np.sort(te)
     else:
-        tr, te = split_recordings(groups, test_size, as_generator(seed))
+        tr, te = split_recordings(groups, check_split_size(test_size, "test_size"), as_generator(seed))
     extra = {"data_home": str(home), "split": split, "test_size": test_size, "drop_duplicates": drop_duplicates,
              "test_recordings": list(dict.fromkeys(groups[te].tolist())) if split == "recordings" else None,
              **info}
