@@ -75,6 +75,8 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--out", type=Path, help="run folder (default: runs/<dataset>-<time>)")
     p.add_argument("--no-compare", action="store_true", help="skip the scikit-learn baseline")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, help="BLAS threads for training (default: chosen by the engine per "
+                   "network size and machine load, or OMP_NUM_THREADS/OPENBLAS_NUM_THREADS if set)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -141,7 +143,7 @@ def sklearn_baseline(opts: dict, data) -> dict:
 
 
 def train_run(opts: dict, out: Path | None = None, data_home: Path | None = None, compare: bool = True,
-              progress: bool = True, echo=print) -> dict:
+              progress: bool = True, echo=print, threads: int | None = None) -> dict:
     """Train as ``mlplab train`` does and write the run folder; returns the summary dict."""
     from . import data as mdata
     from . import io, metrics, plots
@@ -164,7 +166,7 @@ def train_run(opts: dict, out: Path | None = None, data_home: Path | None = None
     run_dir = make_run_dir(out, ds.name)
     echo(f"dataset {ds.name}: {X_train.shape[0]} training and {X_test.shape[0]} test samples, "
          f"{X_train.shape[1]} features, {ds.n_classes} classes")
-    model, trainer = build_trainer(opts, X_train.shape[1], ds.n_classes, progress=progress)
+    model, trainer = build_trainer(opts, X_train.shape[1], ds.n_classes, progress=progress, threads=threads)
     optimizer = trainer.optimizer
     t0 = time.perf_counter()
     history = trainer.fit(X_train, ds.y_train, validation=(X_test, ds.y_test))
@@ -223,7 +225,7 @@ def train_run(opts: dict, out: Path | None = None, data_home: Path | None = None
 def _cmd_train(args) -> int:
     opts = _train_options(args)
     train_run(opts, out=args.out, data_home=args.data_home, compare=not args.no_compare,
-              progress=not args.no_progress)
+              progress=not args.no_progress, threads=args.threads)
     return 0
 
 
