@@ -154,6 +154,8 @@ def _warm_up(w, entries, Xs, threads) -> None:
 
 def run_workload(wname: str, args, entries, threads: Threads) -> dict:
     w = make(wname, quick=args.quick, data_home=args.data_home)
+    if getattr(args, "epochs", None):
+        w.epochs = args.epochs
     entries = [e for e in entries if e[0] in w.contenders]
     Xs = {"float32": w.X_train, "float64": w.X_train.astype(np.float64)}
     print(f"\n{w.describe()}\n  data: {w.data_note}", flush=True)
@@ -301,9 +303,9 @@ def markdown(report: dict) -> str:
         f"PyTorch {env.get('torch', 'not installed')}, Python {env['python']}",
         f"- Load average (1, 5, 15 min) at start: {fmt_la(la0)}; at end: {fmt_la(la1)}",
         "",
-        "| workload | contender | dtype | threads | s/epoch (median) | min-max | vs mlplab | mlplab / limit | test acc "
-        "| train mem MB |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| workload | contender | dtype | threads | s/epoch (median) | min-max | CPU s/epoch | vs mlplab | mlplab / limit "
+        "| test acc | train mem MB |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for w, wr in report["workloads"].items():
         mem = wr.get("memory", {})
@@ -323,12 +325,13 @@ def markdown(report: dict) -> str:
             shown = setting + (f" (engine: {','.join(map(str, sorted(engine)))})" if setting == "default" and engine else "")
             lines.append(
                 f"| {w} | {name} | {dtype[5:]} | {shown} | {v['epoch_seconds']:.4f} | "
-                f"{v['epoch_seconds_min']:.4f}-{v['epoch_seconds_max']:.4f} | {vs} | "
+                f"{v['epoch_seconds_min']:.4f}-{v['epoch_seconds_max']:.4f} | {v['cpu_epoch_seconds']:.4f} | {vs} | "
                 f"{'' if lim is None else f'{lim:.2f}x'} | {'' if acc is None else f'{acc:.4f}'} | "
                 f"{'' if pm is None else f'{pm:.0f}'} |")
     lines += ["", "\"vs mlplab\" is the peer's time over mlplab's of the same dtype and threads (above 1: mlplab is "
               "faster); \"mlplab / limit\" compares the same dtype and threads; "
-              "for the limit rows it gives the BLAS speed. \"train mem\" is the peak resident memory of one "
+              "for the limit rows it gives the BLAS speed. \"CPU s/epoch\" is the process's CPU time (all its threads; on a busy "
+              "machine it grows less than the wall time, which includes waiting for a core). \"train mem\" is the peak resident memory of one "
               "training epoch on top of the interpreter, the libraries and the data (fresh process each).", "",
               "| target | measured | met |", "|---|---:|---|"]
     for t in report["targets"]:
@@ -349,6 +352,8 @@ def main(argv=None) -> int:
                          "library to it, 'default' runs each as users do (default: 1,default; quick: 1)")
     ap.add_argument("--busy", type=int, default=0, metavar="N",
                     help="run N CPU-bound background processes during the timed runs (default 0)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="epochs per timed run for every workload (default: each workload's own, see --help)")
     ap.add_argument("--data-home", default=None, help="folder holding mnist/*.gz (default: mlplab's)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
