@@ -330,9 +330,10 @@ def markdown(report: dict) -> str:
                 f"{'' if pm is None else f'{pm:.0f}'} |")
     lines += ["", "\"vs mlplab\" is the peer's time over mlplab's of the same dtype and threads (above 1: mlplab is "
               "faster); \"mlplab / limit\" compares the same dtype and threads; "
-              "for the limit rows it gives the BLAS speed. \"CPU s/epoch\" is the process's CPU time (all its threads; on a busy "
-              "machine it grows less than the wall time, which includes waiting for a core). \"train mem\" is the peak resident memory of one "
-              "training epoch on top of the interpreter, the libraries and the data (fresh process each).", "",
+              "for the limit rows it gives the BLAS speed. \"CPU s/epoch\" is the process's CPU time (all its "
+              "threads; on a busy machine it grows less than the wall time, which includes waiting for a core). "
+              "\"train mem\" is the peak resident memory of one training epoch on top of the interpreter, the "
+              "libraries and the data (fresh process each).", "",
               "| target | measured | met |", "|---|---:|---|"]
     for t in report["targets"]:
         lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
