@@ -242,8 +242,11 @@ def check_targets(workloads: dict, busy_n: int = 0) -> list[dict]:
     def add(name, value, bound, met, text):
         rows.append({"target": name + load, "value": value, "bound": bound, "met": met, "measured": text})
 
-    def vs_limit(w, setting, bound, label=None):
+    def vs_limit(w, setting, bound, label=None, best_limit=False):
         ours, lim = t(w, f"mlplab float32 {setting}"), t(w, f"limit float32 {setting}")
+        if best_limit and w in workloads:  # the fastest the products ran in this run, at any setting
+            lims = [v["epoch_seconds"] for k, v in workloads[w]["results"].items() if k.startswith("limit float32")]
+            lim = min(lims) if lims else None
         if ours is not None and lim is not None:
             v = ours / lim
             add(label or f"{w} mlplab f32 / limit <= {bound} ({setting} thread(s))", v, bound, v <= bound, f"{v:.2f}x")
@@ -252,7 +255,8 @@ def check_targets(workloads: dict, busy_n: int = 0) -> list[dict]:
         vs_limit(w, "1", bound)
     vs_limit("W3", "2", 1.3)
     for setting in ("1", "default"):
-        vs_limit("M", setting, 1.5, f"M (README MNIST command) mlplab / limit <= 1.5 ({setting} threads)")
+        vs_limit("M", setting, 1.5, f"M (README MNIST command) mlplab / best limit <= 1.5 ({setting} threads)",
+                 best_limit=True)
     for w in ("W1", "W2"):
         for setting in ("1", "default"):
             ours = t(w, f"mlplab float32 {setting}")
@@ -388,6 +392,7 @@ def main(argv=None) -> int:
     threads = Threads(torch_default)
     root = Path(__file__).resolve().parent.parent
     t0 = time.perf_counter()
+    out = Path(args.out)
     report = {"started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "commit": _git_commit(root), "quick": args.quick, "repeats": args.repeats,
               "environment": _environment(args.threads, torch_ok, args.busy, torch_default), "workloads": {}}
@@ -398,10 +403,11 @@ def main(argv=None) -> int:
         if not args.no_memory:
             wres["memory"] = measure_memory(wname, args, entries)
         report["workloads"][wname] = wres
+        out.mkdir(parents=True, exist_ok=True)  # what is measured so far survives an interrupted run
+        (out / "partial.json").write_text(json.dumps(report, indent=1, default=float) + "\n", encoding="utf-8")
     report["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     report["wall_seconds"] = time.perf_counter() - t0
     report["targets"] = check_targets(report["workloads"], args.busy)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=1, default=float) + "\n", encoding="utf-8")
     md = markdown(report)

@@ -48,7 +48,7 @@ def test_quick_run_writes_every_figure(quick_run):
     assert report["workloads"]["M"]["description"].startswith("M README MNIST command: 784-256-128-10 relu, dropout")
     names = [t["target"] for t in report["targets"]]
     assert any(n.startswith("W3 mlplab f32 / limit <= 1.3") for n in names)
-    assert any(n.startswith("M (README MNIST command) mlplab / limit <= 1.5") for n in names)
+    assert any(n.startswith("M (README MNIST command) mlplab / best limit <= 1.5") for n in names)
     assert any("accuracy f32 within 0.5 pp" in n for n in names)
 
 
