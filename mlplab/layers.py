@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
+from . import sparse as _sparse
 from ._validation import as_generator, check_array, resolve_dtype
 from .init import init_weight
 from .parameter import Parameter
@@ -134,6 +135,9 @@ class Dense(Layer):
             raise ValueError(f"Dense layer expects {self.in_features} input features, got {x.shape[-1]} "
                              f"(input shape {x.shape})")
         self._x_shape = x.shape
+        if _sparse.issparse(x):  # a scipy.sparse data set, multiplied as it is (mlplab.sparse)
+            self._x2d = x
+            return _sparse.dense_forward(x, self.weight.data, self.bias.data)
         x2d = self._x2d = x if x.ndim == 2 else x.reshape(-1, self.in_features)
         w = self.weight.data
         if training and x2d.dtype == w.dtype:  # y = x Wᵀ into this layer's reused output array
@@ -161,7 +165,10 @@ class Dense(Layer):
         if self._x2d is None:
             raise RuntimeError("Dense.backward called before forward")
         dy2d = dy if dy.ndim == 2 else dy.reshape(-1, self.out_features)
-        np.matmul(dy2d.T, self._x2d, out=self.weight.grad)
+        if isinstance(self._x2d, np.ndarray):
+            np.matmul(dy2d.T, self._x2d, out=self.weight.grad)
+        else:  # sparse input: dW = (xᵀ dy)ᵀ (mlplab.sparse)
+            _sparse.dense_weight_grad(self._x2d, dy2d, self.weight.grad)
         # Σ_n dy_n as the product 1ᵀ dy: a NumPy sum over the rows is 3-4x slower at these sizes
         ones = _reused(self, "_buf_ones", (dy2d.shape[0],), dy2d.dtype, fill=1)
         np.matmul(ones, dy2d, out=self.bias.grad)

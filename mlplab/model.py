@@ -6,7 +6,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import functional as F
-from ._validation import as_generator, check_array, check_choice, resolve_dtype
+from . import sparse as _sparse
+from ._validation import (as_generator, check_array, check_choice, check_layer_sizes, check_positive_int,
+                          resolve_dtype)
 from .init import default_init
 from .layers import (BatchNorm, Dense, Dropout, Identity, Layer, LayerNorm, LeakyReLU, MinMaxScale, ReLU,
                      Sigmoid, Standardize, Tanh, _Scaler)
@@ -177,10 +179,14 @@ class Sequential:
 
     # ------------------------------------------------------------------ prediction
     def _check_input(self, X) -> np.ndarray:
+        if _sparse.issparse(X):  # CSR rows, multiplied by the first Dense layer as they are
+            _sparse.check_model(self)
+            return _sparse.check_sparse(X, "X", dtype=self.dtype, n_features=self.n_features_in)
         return check_array(X, "X", dtype=self.dtype, n_features=self.n_features_in)
 
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Scores ``(N, C)`` in evaluation mode, computed in chunks of ``batch_size`` rows."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X = self._check_input(X)
         return np.concatenate([self._forward_keeping_caches(X[i:i + batch_size])
                                for i in range(0, X.shape[0], batch_size)], axis=0)
@@ -220,6 +226,81 @@ class Sequential:
         inner = ",\n  ".join(repr(l) for l in self.layers)
         return f"Sequential([\n  {inner}\n])"
 
+    def _summary_rows(self) -> list[tuple[str, str, int]]:
+        """``(layer, output shape, parameter count)`` per layer; ``N`` is the batch size."""
+        width = self.n_features_in
+        rows = []
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                name, width = f"Dense({layer.in_features} → {layer.out_features})", layer.out_features
+            elif isinstance(layer, _Scaler):
+                name = f"{type(layer).__name__}({'fitted' if layer.fitted else 'not fitted yet'})"
+            elif isinstance(layer, (BatchNorm, LayerNorm)):
+                name = f"{type(layer).__name__}({layer.num_features})"
+            else:
+                name = repr(layer)
+                if len(name) > 40:
+                    name = type(layer).__name__
+            rows.append((name, f"(N, {'?' if width is None else width})",
+                         int(sum(p.data.size for p in layer.parameters()))))
+        return rows
+
+    def summary(self, print_fn=print) -> "ModelSummary":
+        """A table of the layers: each layer, its output shape (``N`` = batch size), its number of
+        parameters, then the total and the memory the parameter values take (their dtype's bytes; the
+        gradients take as much again, an optimizer's state one or two times more).
+
+        Prints the table with ``print_fn`` (``None``: do not print) and returns it: a ``str`` whose
+        ``rows``, ``total_parameters`` and ``parameter_bytes`` hold the numbers."""
+        rows = self._summary_rows()
+        total = self.n_parameters()
+        nbytes = int(sum(p.data.nbytes for p in {id(p): p for p in self.parameters()}.values()))
+        head = ("#", "layer", "output shape", "parameters")
+        body = [(str(i), n, shape, f"{count:,}") for i, (n, shape, count) in enumerate(rows)]
+        w = [max(len(r[c]) for r in [head, *body]) for c in range(4)]
+        line = lambda r: f"{r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:>{w[3]}}"
+        rule = "-" * len(line(head))
+        text = "\n".join([line(head), rule, *map(line, body), rule,
+                          f"total: {total:,} parameters, {_format_bytes(nbytes)} ({self.dtype})"])
+        out = ModelSummary(text)
+        out.rows, out.total_parameters, out.parameter_bytes = rows, total, nbytes
+        if print_fn is not None:
+            print_fn(text)
+        return out
+
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` table as HTML, for Jupyter."""
+        import html
+
+        body = "".join(f"<tr><td>{i}</td><td style='text-align:left'>{html.escape(n)}</td><td>{s}</td>"
+                       f"<td>{c:,}</td></tr>" for i, (n, s, c) in enumerate(self._summary_rows()))
+        nbytes = int(sum(p.data.nbytes for p in {id(p): p for p in self.parameters()}.values()))
+        return ("<table><thead><tr><th>#</th><th>layer</th><th>output shape</th><th>parameters</th></tr></thead>"
+                f"<tbody>{body}</tbody></table><p><b>Sequential</b>: {self.n_parameters():,} parameters, "
+                f"{_format_bytes(nbytes)} ({self.dtype})</p>")
+
+
+class ModelSummary(str):
+    """What :meth:`Sequential.summary` returns: the table as a string, with ``rows`` (layer, output
+    shape, parameters), ``total_parameters`` and ``parameter_bytes``. Its ``repr`` is one line, so a
+    notebook cell ending in ``model.summary()`` does not show the printed table twice."""
+
+    rows: list
+    total_parameters: int
+    parameter_bytes: int
+
+    def __repr__(self) -> str:
+        return (f"<model summary: {len(self.rows)} layers, {self.total_parameters:,} parameters, "
+                f"{_format_bytes(self.parameter_bytes)}>")
+
+
+def _format_bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
 
 def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", norm: str | None = None,
         dropout: float = 0.0, init=None, scaler: str | None = None, leaky_slope: float = 0.01,
@@ -244,13 +325,9 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", 
     dtype : ``"float32"`` (default) or ``"float64"``.
     seed : int, Generator or None. Weights and dropout masks all derive from it.
     """
-    n_in = int(n_in)
-    n_out = int(n_out)
-    if n_in < 1 or n_out < 1:
-        raise ValueError(f"n_in and n_out must be >= 1, got {n_in} and {n_out}")
-    hidden = [int(h) for h in hidden]
-    if any(h < 1 for h in hidden):
-        raise ValueError(f"hidden layer sizes must be >= 1, got {hidden}")
+    n_in = check_positive_int(n_in, "n_in")
+    n_out = check_positive_int(n_out, "n_out")
+    hidden = check_layer_sizes(hidden)
     activation = check_choice(activation, ACTIVATIONS, "activation")
     if norm is not None:
         norm = check_choice(norm, NORMS, "norm")

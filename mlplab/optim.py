@@ -88,6 +88,11 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0,
                  decay_all: bool = False) -> None:
+        if callable(getattr(params, "parameters", None)) or isinstance(params, Parameter) or callable(params):
+            what = ("a method: call it, model.parameters()" if callable(params) and not hasattr(params, "parameters")
+                    else f"a {type(params).__name__}")
+            raise TypeError(f"{type(self).__name__} expects the model's parameters, got {what}; write "
+                            f"{type(self).__name__}(model.parameters())")
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list; pass model.parameters()")

@@ -34,10 +34,8 @@ import numpy as np
 
 from .. import callbacks as cb_mod
 from .. import metrics
-from ..losses import SoftmaxCrossEntropy
-from ..model import mlp
-from ..optim import make_optimizer
-from ..train import Trainer, TrainingDiverged
+from ..config import TrainConfig
+from ..train import TrainingDiverged, build_trainer
 from .base import LabContext, describe_space, library_search, random_search, trials_from_table
 from .base import quiet_optuna as _quiet_optuna
 
@@ -161,13 +159,12 @@ class RunResult:
 
 def train(cfg: Config, data, epochs: int, patience: int, batch_size: int, seed: int) -> RunResult:
     """Train ``cfg`` on ``data`` with early stopping on validation accuracy (best weights kept)."""
-    model = mlp(data.n_features, cfg.hidden, data.n_classes, activation=cfg.activation, dropout=cfg.dropout,
-                scaler=cfg.scaler, seed=seed)
-    opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr)
+    config = TrainConfig(dataset="arem", hidden=cfg.hidden, activation=cfg.activation, dropout=cfg.dropout,
+                         scaler=cfg.scaler, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=batch_size,
+                         epochs=epochs, seed=seed)
     stop = cb_mod.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True)
     test = TestAccuracy(data.X_test, data.y_test)
-    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, batch_size=batch_size, epochs=epochs, seed=seed,
-                      callbacks=[stop, test])
+    model, trainer = build_trainer(config, data.n_features, data.n_classes, callbacks=[stop, test])
     start = time.perf_counter()
     diverged = None
     try:
@@ -326,9 +323,8 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
 
     from .. import plots
 
-    plt = plots.plt
     for split, res in results.items():
-        fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+        fig, axes = plots.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
         for ax, st in zip(axes.flat, res["stages"]):
             for i, (value, r) in enumerate(zip(st["values"], st["runs"])):
                 color = plots.optimizer_color(value) if st["key"] == "optimizer" else STAGE_COLORS[i]
@@ -362,10 +358,9 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
         fig.suptitle(f"AReM, {SPLITS[split]}: one change at a time, each kept if validation accuracy is best "
                      f"(at most {budget.stage_epochs} epochs, batch {budget.batch_size})", fontsize=13)
         plots.save(fig, ctx.path(f"stages_{split}.png"), dpi=_dpi(ctx))
-        plt.close(fig)
 
     # early stopping of the final models
-    fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5.4), constrained_layout=True,
+    fig, axes = plots.subplots(1, len(results), figsize=(7 * len(results), 5.4), constrained_layout=True,
                              squeeze=False)
     for ax, (split, res) in zip(axes.flat, results.items()):
         r = res["final"]
@@ -397,10 +392,9 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
     fig.suptitle(f"AReM final models: early stopping on validation accuracy (patience {budget.final_patience} "
                  f"epochs, at most {budget.final_epochs})", fontsize=12)
     plots.save(fig, ctx.path("early_stopping.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # confusion matrices
-    fig, axes = plt.subplots(1, len(results), figsize=(6.6 * len(results), 5.6), constrained_layout=True,
+    fig, axes = plots.subplots(1, len(results), figsize=(6.6 * len(results), 5.6), constrained_layout=True,
                              squeeze=False)
     for ax, (split, res) in zip(axes.flat, results.items()):
         cm = res["confusion"]
@@ -421,7 +415,6 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
     fig.suptitle("AReM final models: confusion matrices on the test part (count and row percentage)",
                  fontsize=12)
     plots.save(fig, ctx.path("confusion.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------- report

@@ -201,12 +201,15 @@ def grid_run(data, X50, y50, depth: int, scale: float, lr: float, epochs: int, s
 
 def fit_config(data, hidden, params: dict, X, y, epochs: int, seed: int, patience: int | None = None):
     """Train one searched configuration; early stopping on validation accuracy when ``patience`` is set."""
-    model = build(data, hidden, params["norm"], params["dropout"], params["weight_scale"], seed)
-    opt = make_optimizer("adam", model.parameters(), lr=params["lr"])
+    from ..config import TrainConfig
+    from ..train import build_trainer
+
+    config = TrainConfig(hidden=hidden, activation="relu", norm=params["norm"], dropout=params["dropout"],
+                         init=params["weight_scale"], scaler=None, optimizer="adam", lr=params["lr"],
+                         weight_decay=0.0, batch_size=params["batch_size"], epochs=epochs, seed=seed)
     stop = cb_mod.EarlyStopping(monitor="val_accuracy", patience=patience if patience is not None else epochs,
                                 restore_best_weights=True)
-    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, batch_size=params["batch_size"], epochs=epochs, seed=seed,
-                      callbacks=[stop])
+    model, trainer = build_trainer(config, data.n_features, data.n_classes, callbacks=[stop])
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging trial raises TrainingDiverged
         history = trainer.fit(X, y, validation=(data.X_val, data.y_val))
@@ -299,16 +302,16 @@ def run(ctx: LabContext) -> None:
 # ------------------------------------------------------------------------------------------ figures
 
 def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
+    from matplotlib import colormaps
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     from .. import plots
 
-    plt = plots.plt
     title_data = _data_title(data)
 
     # 1. overfitting 50 samples
-    fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+    fig, ax = plots.subplots(figsize=(8, 5), constrained_layout=True)
     for o in overfits:
         style = "-" if o["depth"] == 3 else "--"
         label = (f"{o['depth']}-layer, {NORM_LABELS[o['norm']]}"
@@ -323,12 +326,11 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
     ax.legend(loc="lower right", fontsize=9)
     ax.grid(alpha=0.3)
     plots.save(fig, ctx.path("overfit.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 2. weight-scale sensitivity
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True,
+    fig, axes = plots.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True,
                              gridspec_kw={"width_ratios": [1, 1, 0.9]})
-    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    cmap = colormaps["viridis"].with_extremes(bad="0.85")
     for ax, depth in zip(axes[:2], DEPTHS):
         m = np.array([[grid[depth, lr, sc] for sc in WEIGHT_SCALES] for lr in GRID_LRS])
         im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=0, vmax=1, aspect="auto", origin="lower")
@@ -358,10 +360,9 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
     fig.suptitle(f"Weight-scale sensitivity: plain ReLU nets on 50 samples of {title_data}, SGD, batch 25",
                  fontsize=12)
     plots.save(fig, ctx.path("weight_scale.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 3. the search
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True, sharey=True)
+    fig, axes = plots.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True, sharey=True)
     vals = np.array([t["value"] for t in trials])
     finite = vals[np.isfinite(vals)]
     for ax, key, xlabel in ((axes[0], "lr", "Adam learning rate (log scale)"),
@@ -393,7 +394,6 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
                  f"training samples, {s.search_epochs} epochs each (colour: normalization, size: dropout)",
                  fontsize=12)
     plots.save(fig, ctx.path("search.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 4. the best model's training curves
     fig = plots.training_curves(final["history"], title=f"Best model on {title_data}: {_describe(best['params'], s)}")
@@ -402,7 +402,6 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
         ax.legend(loc=where)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     plots.save(fig, ctx.path("best_model.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
 
 def _data_title(data) -> str:
