@@ -588,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .labs.cli import add_lab_parser
 
     add_lab_parser(sub)
-    from .search_cli import add_search_parser
+    from .search.cli import add_search_parser
 
     add_search_parser(sub)
     from .exercises.cli import add_exercises_parser

@@ -58,7 +58,7 @@ from .optim import OPTIMIZERS, Optimizer
 
 __all__ = [
     "FORMAT", "MAX_COMPRESSION_RATIO", "MAX_DIRECTORY_BYTES", "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "MAX_LAYERS",
-    "MAX_MEMBERS", "MAX_PARAMETERS", "VERSION", "ModelFileError", "load", "read_metadata", "restore_optimizer", "save",
+    "MAX_MEMBERS", "MAX_PARAMETERS", "VERSION", "ModelFileError", "load", "read_metadata", "restore_optimizer", "save", "to_onnx",
 ]
 
 FORMAT = "mlplab-model"

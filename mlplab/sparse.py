@@ -29,24 +29,12 @@ def issparse(x) -> bool:
 
 
 def check_sparse(X, name: str = "X", dtype=None, n_features: int | None = None):
-    """``X`` as a CSR matrix of ``dtype`` (any scipy.sparse format accepted), raising on a wrong
-    rank, no samples or features, a non-numeric or complex dtype, NaN/inf among the stored values,
-    or a feature count other than ``n_features``."""
-    if X.ndim != 2:
-        raise ValueError(f"{name} must have shape (n_samples, n_features); got a sparse array with shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one sample and one feature")
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers; got a sparse matrix of dtype {X.dtype}")
-    X = X.tocsr()
-    if dtype is not None:
-        X = X.astype(dtype, copy=False)
-    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X.data).all():
-        raise ValueError(f"{name} contains {int(np.isnan(X.data).sum())} NaN and {int(np.isinf(X.data).sum())} "
-                         "infinite values; expected only finite numbers (impute or drop them first)")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features, but the model expects {n_features}")
-    return X
+    """``X`` as a checked CSR matrix of ``dtype`` (any scipy.sparse format accepted): the engine's one
+    input check, :func:`mlplab._validation.check_array` with ``accept_sparse=True`` (rank, emptiness,
+    real dtype, NaN/inf among the stored values, feature count)."""
+    from ._validation import check_array
+
+    return check_array(X, name, dtype=dtype, n_features=n_features, accept_sparse=True)
 
 
 def check_model(model, name: str = "X") -> None:

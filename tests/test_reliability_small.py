@@ -75,12 +75,19 @@ def test_good_split_sizes_still_work():
     assert ml.data.load("digits", test_size=1).X_test.shape[0] == 1  # an int is a count
 
 
-def test_sparse_input_says_convert(model):
+def test_sparse_input_says_convert_where_it_is_not_supported(model):
     Xs = sp.csr_matrix(X4)
-    with pytest.raises(TypeError, match=r"sparse matrices are not supported, convert with X.toarray\(\)"):
-        model.predict(Xs)
-    with pytest.raises(TypeError, match=r"sparse matrices are not supported, convert with X.toarray\(\)"):
-        ml.Trainer(model, epochs=1).fit(Xs, [0, 1])
+    # a model whose first layer is Dense takes sparse X (mlplab.sparse); a scaler first would densify it
+    assert model.predict(Xs).shape == (X4.shape[0],)
+    scaled = ml.mlp(4, [3], 2, scaler="standard", seed=0)
+    with pytest.raises(ValueError, match=r"first layer is Dense, got Standardize.*convert with X.toarray\(\)"):
+        scaled.predict(Xs)
+    with pytest.raises(ValueError, match=r"convert with X_val.toarray\(\)"):
+        ml.Trainer(scaled, epochs=1).fit(X4, np.zeros(X4.shape[0], int), validation=(Xs, np.zeros(X4.shape[0], int)))
+    from mlplab._validation import check_array
+
+    with pytest.raises(TypeError, match=r"sparse matrices are not supported, convert with y.toarray\(\)"):
+        check_array(Xs, "y")
     from mlplab._validation import check_array
 
     out = check_array(sp.coo_matrix(X4), dtype=np.float32, accept_sparse=True, n_features=4)

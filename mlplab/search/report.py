@@ -31,6 +31,12 @@ def _note(t: "optuna.trial.FrozenTrial") -> str:
         return ua["diverged"]
     if ua.get("pruned_at") is not None:
         return f"pruned after epoch {ua['pruned_at']}"
+    if ua.get("interrupted"):
+        return "interrupted (Ctrl-C); queued to run again"
+    if ua.get("lost"):
+        return f"{ua['lost']}; queued to run again"
+    if ua.get("error"):
+        return str(ua["error"])
     if t.system_attrs.get("failed_trial") is not None:
         return f"rerun of trial {t.system_attrs['failed_trial']} (its worker stopped)"
     if t.system_attrs.get("fail_reason"):
