@@ -9,12 +9,12 @@
 """
 __version__ = "0.1.0"
 
-from . import callbacks, data, functional, gradcheck, init, io, layers, losses, metrics, optim  # noqa: E402
+from . import callbacks, data, fast, functional, gradcheck, init, io, layers, losses, metrics, optim  # noqa: E402
 from .model import Sequential, mlp  # noqa: E402
 from .parameter import Parameter  # noqa: E402
 from .train import History, Trainer, TrainingDiverged  # noqa: E402
 
-__all__ = ["Sequential", "mlp", "Parameter", "Trainer", "History", "TrainingDiverged", "callbacks", "data",
+__all__ = ["Sequential", "mlp", "Parameter", "Trainer", "History", "TrainingDiverged", "callbacks", "data", "fast",
            "functional", "gradcheck", "init", "io", "layers", "losses", "metrics", "optim", "plots", "__version__"]
 
 

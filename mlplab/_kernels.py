@@ -255,11 +255,13 @@ class FusedMLP:
         items = list(model.layers)
         while items:
             dense = items.pop(0)
-            if type(dense) is not L.Dense:
+            if not isinstance(dense, L.Dense):  # either tier (mlplab.fast subclasses the reference layers)
                 raise ValueError(f"FusedMLP takes Dense layers each followed by one activation, got {dense!r}")
             act = 0
-            if items and type(items[0]) in acts:
-                act = acts[type(items.pop(0))]
+            kind = next((code for cls, code in acts.items() if items and isinstance(items[0], cls)), None)
+            if kind is not None:
+                items.pop(0)
+                act = kind
             self.layers.append((dense.weight.data, dense.bias.data, dense.weight.grad, dense.bias.grad, act))
         params = model.parameters()
         self.theta, self.grad = params[0].data.base, params[0].grad.base

@@ -16,6 +16,7 @@ from ._validation import as_generator, check_array, check_labels, check_positive
 from .callbacks import Callback, ProgressBar
 from .config import TrainConfig
 from .data.batching import batch_indices, take
+from .fast import to_tier
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
@@ -275,6 +276,8 @@ class Trainer:
                 raise ValueError("validation must be a pair (X_val, y_val)")
             Xv, yv = self._check_xy(*validation, name="_val")
         self.model.fit_scalers(X)
+        # the loss runs in the model's tier (a reference loss becomes fast with a fast model; see mlplab.fast)
+        to_tier(self.loss, "reference" if self.model.tier == "reference" else "fast")
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)

@@ -30,8 +30,8 @@ from mlplab.data.cache import CIFAR10_SUMS
 from mlplab.data.cli import add_data_parser
 from mlplab.data.formats import write_cifar10_bin, write_idx
 from mlplab.data.registry import AREM_ACTIVITIES, REGISTRY, FileSpec
+from shared_data import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def sha(b: bytes) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 import sys
 from pathlib import Path
@@ -12,9 +11,8 @@ import pytest
 
 from mlplab.labs import arem, fc_net, run_lab
 from mlplab.search import LogUniform, SearchSpace, run_search
+from shared_data import SHARED  # the real datasets: $MLPLAB_DATA, else ../shared/data next to the repository
 
-#: the real datasets: $MLPLAB_DATA, else ../shared/data next to the repository
-SHARED = Path(os.environ.get("MLPLAB_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 HAS_AREM = (SHARED / "arem" / "walking" / "dataset1.csv").is_file()
 HAS_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").is_file()
 
