@@ -6,7 +6,8 @@ is already in the contender's dtype, so no conversion is timed), the process CPU
 accuracy afterwards (not timed). Epoch time = training time / epochs.
 
 * mlplab: ``Trainer.fit`` (input checks, shuffling, forward, loss, backward, step, and the per-epoch
-  loss and training accuracy the History records).
+  loss and training accuracy the History records; for the README command also the test-set
+  evaluation after every epoch). ``threads``: the Trainer's argument (None: the engine chooses).
 * scikit-learn: ``MLPClassifier.fit`` with ``max_iter=epochs``, ``tol=0`` and ``n_iter_no_change``
   above ``epochs``, so it runs exactly that many epochs; ``alpha=0`` (no L2 term, as the others),
   plain SGD (``momentum=0``) or Adam. It computes the loss every iteration, as mlplab does.
@@ -15,7 +16,9 @@ accuracy afterwards (not timed). Epoch time = training time / epochs.
   ``torch.optim.SGD``/``Adam`` with their defaults otherwise; float32.
 * limit: exactly the matrix products of one epoch (per batch: ``x Wᵀ`` for every layer, ``dyᵀ x``
   for every layer, ``dy W`` for every layer but the first), on preallocated arrays of the workload's
-  shapes and dtype, through NumPy's BLAS. No framework can train that network with that BLAS faster.
+  shapes and dtype, through NumPy's BLAS, plus the forward products over the test set after every
+  epoch where the workload evaluates (blocks of 4096 rows, as ``Trainer.evaluate``). No framework can
+  train that network with that BLAS faster.
 """
 from __future__ import annotations
 
@@ -40,18 +43,22 @@ def _timed(fn) -> tuple[float, float]:
     return wall, cpu
 
 
-def run_mlplab(w: Workload, X: np.ndarray, dtype: str, seed: int = 0) -> dict:
+def run_mlplab(w: Workload, X: np.ndarray, dtype: str, seed: int = 0, threads: int | None = None) -> dict:
     import mlplab as ml
 
-    model = ml.mlp(w.sizes[0], w.hidden, w.sizes[-1], activation=w.activation, dtype=dtype, seed=seed)
+    model = ml.mlp(w.sizes[0], w.hidden, w.sizes[-1], activation=w.activation, dropout=w.dropout,
+                   scaler=w.scaler, dtype=dtype, seed=seed)
     opt = (ml.optim.SGD(model.parameters(), lr=w.lr) if w.optimizer == "sgd"
            else ml.optim.Adam(model.parameters(), lr=w.lr))
     trainer = ml.Trainer(model, ml.losses.SoftmaxCrossEntropy(), opt, batch_size=w.batch_size,
-                         epochs=w.epochs, seed=seed)
-    wall, cpu = _timed(lambda: trainer.fit(X, w.y_train))
-    acc = ml.metrics.accuracy(w.y_test, model.predict(w.X_test.astype(dtype, copy=False)))
+                         epochs=w.epochs, seed=seed, threads=threads)
+    X_test = w.X_test.astype(dtype, copy=False)
+    validation = (X_test, w.y_test) if w.evaluate else None
+    wall, cpu = _timed(lambda: trainer.fit(X, w.y_train, validation=validation))
+    acc = ml.metrics.accuracy(w.y_test, model.predict(X_test))
     return {"seconds": wall, "cpu_seconds": cpu, "accuracy": float(acc),
-            "epoch_seconds_history": [float(s) for s in trainer.history["seconds"]]}
+            "epoch_seconds_history": [float(s) for s in trainer.history["seconds"]],
+            "engine_threads": trainer._blas.last[0], "engine_reason": trainer._blas.last[1]}
 
 
 def sklearn_classifier(w: Workload, seed: int = 0):
@@ -130,10 +137,10 @@ def matmul_plan(w: Workload) -> list[tuple[str, tuple[int, int, int]]]:
 
 
 def epoch_flops(w: Workload) -> float:
-    """FLOPs of the matrix products of one epoch (2 per multiply-add)."""
-    per_row = sum(2 * a * b for a, b in zip(w.sizes[:-1], w.sizes[1:])) * 2
-    per_row += sum(2 * a * b for a, b in zip(w.sizes[1:-1], w.sizes[2:]))
-    return float(per_row * w.X_train.shape[0])
+    """FLOPs of the matrix products of one epoch (2 per multiply-add), test-set evaluation included."""
+    forward = sum(2 * a * b for a, b in zip(w.sizes[:-1], w.sizes[1:]))
+    per_row = forward * 2 + sum(2 * a * b for a, b in zip(w.sizes[1:-1], w.sizes[2:]))
+    return float(per_row * w.X_train.shape[0] + (forward * w.X_test.shape[0] if w.evaluate else 0))
 
 
 def run_limit(w: Workload, dtype: str, seed: int = 0) -> dict:
@@ -143,8 +150,10 @@ def run_limit(w: Workload, dtype: str, seed: int = 0) -> dict:
     rows = [w.batch_size] * (n // w.batch_size) + ([n % w.batch_size] if n % w.batch_size else [])
     weights = [rng.standard_normal((b, a)).astype(dtype) for a, b in zip(w.sizes[:-1], w.sizes[1:])]
     grads = [np.empty_like(W) for W in weights]
+    n_test = w.X_test.shape[0] if w.evaluate else 0
+    eval_rows = [min(4096, n_test - i) for i in range(0, n_test, 4096)]
     arrays = {}
-    for r in set(rows):  # activations x_i (r, sizes[i]) and gradients dy_i of the same shapes
+    for r in set(rows) | set(eval_rows):  # activations x_i (r, sizes[i]) and gradients dy_i of the same shapes
         arrays[r] = ([rng.standard_normal((r, s)).astype(dtype) for s in w.sizes],
                      [rng.standard_normal((r, s)).astype(dtype) for s in w.sizes])
 
@@ -158,8 +167,12 @@ def run_limit(w: Workload, dtype: str, seed: int = 0) -> dict:
                     np.matmul(ds[i + 1].T, xs[i], out=grads[i])   # weight gradient: dyᵀ x
                     if i > 0:
                         np.matmul(ds[i + 1], weights[i], out=ds[i])  # input gradient: dy W
+            for r in eval_rows:
+                xs = arrays[r][0]
+                for i, W in enumerate(weights):
+                    np.matmul(xs[i], W.T, out=xs[i + 1])
 
-    products_per_epoch = len(rows) * (2 * len(weights) + len(weights) - 1)
+    products_per_epoch = len(rows) * (2 * len(weights) + len(weights) - 1) + len(eval_rows) * len(weights)
     wall, cpu = _timed(products)
     return {"seconds": wall, "cpu_seconds": cpu, "accuracy": None, "products_per_epoch": products_per_epoch}
 

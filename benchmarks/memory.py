@@ -9,7 +9,7 @@ training itself needs on top of the interpreter, the libraries and the data alre
 RSS counts every allocation (NumPy, BLAS buffers, PyTorch's allocator), unlike ``tracemalloc``, which
 sees only what reports to Python's tracer. Linux only; elsewhere the result is ``None``.
 
-Run as ``python -m benchmarks.memory W3 mlplab float32 [--quick] [--data-home D] [--threads N]``;
+Run as ``python -m benchmarks.memory W3 mlplab float32 [--quick] [--data-home D] [--threads N|default]``;
 prints one JSON object.
 """
 from __future__ import annotations
@@ -39,17 +39,21 @@ def _reset_peak() -> bool:
         return False
 
 
-def measure(workload: str, contender: str, dtype: str, quick: bool, data_home: str | None, threads: int) -> dict:
+def measure(workload: str, contender: str, dtype: str, quick: bool, data_home: str | None,
+            threads: str = "1") -> dict:
+    n = None if threads == "default" else int(threads)
     if contender == "torch":
         import torch
 
-        torch.set_num_threads(threads)
+        if n is not None:
+            torch.set_num_threads(n)
     elif contender == "sklearn":
         import sklearn.neural_network  # noqa: F401
     import mlplab  # noqa: F401  (the workloads load data through it)
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(threads)  # after the imports: it pins the BLAS libraries already loaded
+    if n is not None:
+        threadpool_limits(n)  # after the imports: it pins the BLAS libraries already loaded
 
     from . import contenders
     from .workloads import make
@@ -65,7 +69,10 @@ def measure(workload: str, contender: str, dtype: str, quick: bool, data_home: s
     ok = _reset_peak()
     peak = {}
     contenders.AFTER_TRAINING = lambda: peak.setdefault("kb", _status_kb("VmHWM"))
-    contenders.RUNNERS[contender](w, X, dtype)
+    if contender == "mlplab":
+        contenders.run_mlplab(w, X, dtype, threads=n)
+    else:
+        contenders.RUNNERS[contender](w, X, dtype)
     if not ok or baseline_kb is None or "kb" not in peak or peak["kb"] is None:
         return {"peak_mb": None, "note": "peak RSS not measurable here (needs Linux /proc)"}
     return {"peak_mb": (peak["kb"] - baseline_kb) / 1024, "baseline_mb": baseline_kb / 1024,
@@ -79,7 +86,7 @@ def main(argv=None) -> None:
     ap.add_argument("dtype", choices=["float32", "float64"])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data-home", default=None)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default="1", help="a number, or 'default' (nothing pinned)")
     a = ap.parse_args(argv)
     print(json.dumps(measure(a.workload, a.contender, a.dtype, a.quick, a.data_home, a.threads)))
     sys.stdout.flush()

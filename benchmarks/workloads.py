@@ -4,6 +4,10 @@ W1  digits 64-80-70-10, sigmoid, SGD lr 0.01, batch 64
 W2  the same with Adam lr 1e-3
 W3  MNIST (the real files) 784-100-100-100-100-10, ReLU, Adam lr 1e-3, batch 128
 W4  synthetic data of the CIFAR-10 shape, 3072-1000-1000-10, ReLU, Adam lr 1e-3, batch 256
+M   the README's MNIST command, ``mlplab train --dataset mnist --hidden 256,128 --epochs 20
+    --batch-size 128``: 784-256-128-10 ReLU with ``mlplab train``'s defaults (dropout 0.2, standard
+    scaling, Adam lr 1e-3, float32, seed 0), evaluated on the 10000 test images after every epoch
+    as the command does; mlplab and the matrix-multiply limit only (the peers have no dropout)
 
 ``--quick`` keeps the networks, optimizers and batch sizes but trains on a few hundred samples for
 one or two epochs, so the whole suite runs in seconds (CI). It never needs a data file: without the
@@ -35,6 +39,10 @@ class Workload:
     y_test: np.ndarray | None = None
     data_note: str = ""
     extra: dict = field(default_factory=dict)
+    dropout: float = 0.0
+    scaler: str | None = None
+    evaluate: bool = False      # evaluate on the test set after every epoch (timed), as `mlplab train`
+    contenders: tuple = ("mlplab", "sklearn", "torch", "limit")
 
     @property
     def hidden(self) -> list[int]:
@@ -46,9 +54,12 @@ class Workload:
 
     def describe(self) -> str:
         net = "-".join(str(s) for s in self.sizes)
-        return (f"{self.title}: {net} {self.activation}, {self.optimizer.upper() if self.optimizer == 'sgd' else 'Adam'} "
+        extras = (f"dropout {self.dropout:g}, " if self.dropout else "") + (f"{self.scaler} scaling, " if self.scaler else "")
+        return (f"{self.title}: {net} {self.activation}, {extras}"
+                f"{self.optimizer.upper() if self.optimizer == 'sgd' else 'Adam'} "
                 f"lr {self.lr:g}, batch {self.batch_size}, {self.X_train.shape[0]} training / "
-                f"{self.X_test.shape[0]} test samples, {self.epochs} epochs per run")
+                f"{self.X_test.shape[0]} test samples, {self.epochs} epochs per run"
+                + (", test-set evaluation after every epoch (timed)" if self.evaluate else ""))
 
 
 SPECS = {
@@ -60,6 +71,10 @@ SPECS = {
                lr=1e-3, batch_size=128, epochs=3, quick_epochs=1),
     "W4": dict(title="W4 CIFAR-10 shape (synthetic)", sizes=[3072, 1000, 1000, 10], activation="relu",
                optimizer="adam", lr=1e-3, batch_size=256, epochs=2, quick_epochs=1),
+    # 5 of the command's 20 epochs per run: the time per epoch does not change from epoch to epoch
+    "M": dict(title="M README MNIST command", sizes=[784, 256, 128, 10], activation="relu", optimizer="adam",
+              lr=1e-3, batch_size=128, epochs=5, quick_epochs=1, dropout=0.2, scaler="standard", evaluate=True,
+              contenders=("mlplab", "limit")),
 }
 
 #: Samples of the synthetic W4 data (the real CIFAR-10 has 50000; 10000 keep a full run of the suite
@@ -129,7 +144,7 @@ def make(name: str, quick: bool = False, data_home: str | None = None) -> Worklo
         d = ml.data.load("digits", test_size=0.2, seed=0)
         w.X_train, w.y_train, w.X_test, w.y_test = d.X_train, d.y_train, d.X_test, d.y_test
         w.data_note = "scikit-learn's 8x8 digits via mlplab.data.load (pixels / 16), split seed 0"
-    elif name == "W3":
+    elif name in ("W3", "M"):
         try:
             w.X_train, w.y_train, w.X_test, w.y_test, w.data_note = _mnist(data_home)
         except FileNotFoundError:

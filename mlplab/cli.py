@@ -86,6 +86,17 @@ def _field_type(name: str):
     return parse
 
 
+def _threads(text: str) -> int:
+    """``--threads``: a positive integer (the BLAS threads of training, see mlplab.threads)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"threads must be a positive integer, got {text!r}")
+    return n
+
+
 def _default_text(v) -> str:
     if isinstance(v, (list, tuple)):
         return ",".join(map(str, v))
@@ -131,6 +142,8 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run in an existing --out folder")
     p.add_argument("--no-compare", action="store_true", help="skip the scikit-learn baseline")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=_threads, help="BLAS threads for training (default: chosen by the engine per "
+                   "network size and machine load, or OMP_NUM_THREADS/OPENBLAS_NUM_THREADS if set)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -240,7 +253,7 @@ def _divergence_line(exc: Exception, config: TrainConfig, epoch: int, run_dir: P
 
 
 def train_run(opts: TrainConfig | dict, out: Path | None = None, data_home: Path | None = None, compare: bool = True,
-              progress: bool = True, echo=print, overwrite: bool = False) -> dict:
+              progress: bool = True, echo=print, overwrite: bool = False, threads: int | None = None) -> dict:
     """Train as ``mlplab train`` does and write the run folder; returns the summary dict.
 
     Order, so that nothing trained is lost: check everything (configuration, ``out``, memory) ->
@@ -275,7 +288,8 @@ def train_run(opts: TrainConfig | dict, out: Path | None = None, data_home: Path
     check_memory(config, n_features, n_classes)
     keeper = KeepLastEpoch()
     try:
-        model, trainer = build_trainer(config, n_features, n_classes, callbacks=[keeper], progress=progress)
+        model, trainer = build_trainer(config, n_features, n_classes, callbacks=[keeper], progress=progress,
+                                       threads=threads)
     except MemoryError:
         n_params, need = estimate_training_memory(config, n_features, n_classes)
         raise CommandError(f"not enough memory for the network {config.architecture(n_features, n_classes)} "
@@ -433,7 +447,7 @@ def _cmd_train(args) -> int:
     except RunDirError as exc:
         raise UsageError(str(exc)) from None
     train_run(config, out=args.out, compare=not args.no_compare, progress=not args.no_progress,
-              overwrite=args.overwrite)
+              overwrite=args.overwrite, threads=args.threads)
     return EXIT_OK
 
 

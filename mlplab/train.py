@@ -20,6 +20,7 @@ from .fast import to_tier
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
+from .threads import BlasThreads
 
 __all__ = ["Trainer", "History", "TrainingDiverged", "build_trainer"]
 
@@ -165,6 +166,12 @@ class Trainer:
     went by, with dropout and batch statistics active), ``val_loss`` and ``val_accuracy`` (in
     evaluation mode, if validation data is given), ``lr`` and ``seconds``.
 
+    ``threads``: BLAS threads for the matrix products of ``fit``, ``evaluate`` and ``predict``. None
+    (the default) lets the engine choose per call: one thread where the products are too small to
+    profit or other processes keep the cores busy, every free core where they are large; the
+    user's ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` are then left in charge.
+    The BLAS's own setting is restored after each call (see :mod:`mlplab.threads`).
+
     If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
     model keeps the weights it had at the start of that epoch.
 
@@ -179,7 +186,7 @@ class Trainer:
     def __init__(self, model: Sequential, loss: Loss | None = None, optimizer: Optimizer | None = None,
                  batch_size: int = 32, epochs: int = 10, seed=0, shuffle: bool = True,
                  callbacks: Sequence[Callback] = (), scheduler: Scheduler | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, threads: int | None = None) -> None:
         if not isinstance(model, Sequential):
             raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
         self.model = model
@@ -194,6 +201,8 @@ class Trainer:
         self.history = History()
         self.stop_training = False
         self.epoch = 0
+        self.threads = threads
+        self._blas = BlasThreads(model, threads)  # validates threads
 
     def __repr__(self) -> str:
         loss = f"{type(self.loss).__name__}({', '.join(f'{k}={v!r}' for k, v in self.loss.config().items())})"
@@ -229,15 +238,23 @@ class Trainer:
         X, y = self._check_xy(X, y)
         total, correct = 0.0, 0
         per_sample = self.loss.reduction == "sum"
-        for i in range(0, X.shape[0], batch_size):
-            scores = self.model.forward(X[i:i + batch_size], training=False)
-            yb = y[i:i + batch_size]
-            l = self.loss.forward(scores, yb)
-            total += l if per_sample else l * scores.shape[0]
-            if self.classification:
-                correct += int(np.sum(np.argmax(scores, 1) == (yb if yb.ndim == 1 else np.argmax(yb, 1))))
+        with self._blas.scope(min(batch_size, X.shape[0])):
+            for i in range(0, X.shape[0], batch_size):
+                scores = self.model.forward(X[i:i + batch_size], training=False)
+                yb = y[i:i + batch_size]
+                l = self.loss.forward(scores, yb)
+                total += l if per_sample else l * scores.shape[0]
+                if self.classification:
+                    correct += int(np.sum(np.argmax(scores, 1) == (yb if yb.ndim == 1 else np.argmax(yb, 1))))
         n = X.shape[0]
         return total / n, (correct / n if self.classification else None)
+
+    def predict(self, X, batch_size: int = 4096) -> np.ndarray:
+        """``model.predict(X)`` (class indices ``(N,)``; X checked there) with this Trainer's BLAS threads."""
+        shape = getattr(X, "shape", None)
+        rows = min(batch_size, shape[0]) if shape else batch_size
+        with self._blas.scope(max(1, rows)):
+            return self.model.predict(X, batch_size=batch_size)
 
     def fit(self, X, y, validation: tuple | None = None, sample_weight=None) -> History:
         """Train for ``epochs`` epochs (fewer if a callback stops it); returns the History, which
@@ -269,7 +286,9 @@ class Trainer:
             for _ in range(self.epochs):
                 self.epoch += 1
                 # NumPy's overflow warnings would only precede the clear TrainingDiverged error
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                # BLAS threads are chosen per epoch, so a machine that becomes busy is noticed
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                        self._blas.scope(min(self.batch_size, X.shape[0])):
                     record = self._run_epoch(X, y, sample_weight)
                 if validation is not None:
                     record["val_loss"], record["val_accuracy"] = self.evaluate(Xv, yv)
@@ -354,14 +373,15 @@ def _describe(model: Sequential) -> str:
 
 
 def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: int,
-                  callbacks: Sequence[Callback] = (), progress: bool = False) -> tuple[Sequential, "Trainer"]:
+                  callbacks: Sequence[Callback] = (), progress: bool = False,
+                  threads: int | None = None) -> tuple[Sequential, "Trainer"]:
     """The model and :class:`Trainer` that a training configuration describes: ``mlp(n_features,
     config.hidden, n_classes, ...)``, its optimizer (``make_optimizer``) and the loop, as every front
     end builds them (``mlplab train``, ``mlplab search``, the labs).
 
     ``config`` is a :class:`~mlplab.config.TrainConfig` or a mapping of its fields (checked through
     ``TrainConfig.from_dict``; missing fields take their defaults). The optimizer is
-    ``trainer.optimizer``.
+    ``trainer.optimizer``. ``threads`` goes to the Trainer (None: the engine chooses).
     """
     from .model import mlp
     from .optim import make_optimizer
@@ -374,5 +394,5 @@ def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: i
     opt_kwargs = {"weight_decay": config.weight_decay} if config.weight_decay else {}
     optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, **opt_kwargs)
     trainer = Trainer(model, optimizer=optimizer, batch_size=config.batch_size, epochs=config.epochs,
-                      seed=config.seed, callbacks=callbacks, progress=progress)
+                      seed=config.seed, callbacks=callbacks, progress=progress, threads=threads)
     return model, trainer

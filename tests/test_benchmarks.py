@@ -3,6 +3,7 @@ rots. Nothing here asserts a time: CI machines differ, and a shared one is noisy
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,35 +25,85 @@ def quick_run(tmp_path_factory):
 def test_quick_run_writes_every_figure(quick_run):
     out, stdout = quick_run
     report = json.loads((out / "results.json").read_text())
-    assert set(report["workloads"]) == {"W1", "W2", "W3", "W4"}
+    assert set(report["workloads"]) == {"W1", "W2", "W3", "W4", "M"}
     env = report["environment"]
-    assert env["threads"] == 1 and env["blas"], env
+    assert env["threads"] == ["1"] and env["busy"] == 0 and env["blas"], env
     assert all({"library", "kernel", "threads"} <= set(b) for b in env["blas"])
     for name, w in report["workloads"].items():
         res = w["results"]
-        expected = {"mlplab float32", "mlplab float64", "sklearn float32", "sklearn float64",
-                    "limit float32", "limit float64"}
+        expected = {"mlplab float32 1", "mlplab float64 1", "limit float32 1", "limit float64 1"}
+        if name != "M":  # the README command: mlplab and its limit only
+            expected |= {"sklearn float32 1", "sklearn float64 1"}
         assert expected <= set(res), (name, sorted(res))
         for key, r in res.items():
             assert r["epoch_seconds"] > 0 and len(r["runs"]) == 1, (name, key)
             if not key.startswith("limit"):
                 assert 0.0 <= r["accuracy"] <= 1.0
-        assert res["mlplab float32"]["mlplab_over_limit"] > 0
-        assert res["sklearn float32"]["peer_over_mlplab"] > 0
-        assert res["sklearn float32"]["runs"][0]["coef_dtype"] == "float32"  # scikit-learn kept float32
-        assert "mlplab float32" in w["memory"]
+        assert res["mlplab float32 1"]["mlplab_over_limit"] > 0
+        assert res["mlplab float32 1"]["runs"][0]["engine_threads"] == 1  # Trainer(threads=1)
+        if name != "M":
+            assert res["sklearn float32 1"]["peer_over_mlplab"] > 0
+            assert res["sklearn float32 1"]["runs"][0]["coef_dtype"] == "float32"  # scikit-learn kept float32
+        assert "mlplab float32 1" in w["memory"]
+    assert report["workloads"]["M"]["description"].startswith("M README MNIST command: 784-256-128-10 relu, dropout")
     names = [t["target"] for t in report["targets"]]
-    assert any(n.startswith("W3 mlplab f32 / limit") for n in names)
+    assert any(n.startswith("W3 mlplab f32 / limit <= 1.3") for n in names)
+    assert any(n.startswith("M (README MNIST command) mlplab / best limit <= 1.5") for n in names)
     assert any("accuracy f32 within 0.5 pp" in n for n in names)
 
 
 def test_quick_run_writes_the_markdown_table(quick_run):
     out, stdout = quick_run
     md = (out / "results.md").read_text()
-    assert "| workload | contender | dtype | s/epoch (median) |" in md
+    assert "| workload | contender | dtype | threads | s/epoch (median) |" in md
     assert "| target | measured | met |" in md
-    assert "BLAS:" in md and "Threads: 1" in md
+    assert "BLAS:" in md and "Thread settings: 1 " in md and "Background load: 0" in md
     assert md.strip() in stdout
+
+
+def test_default_threads_and_busy_mode(tmp_path):
+    """`--threads 1,default --busy 1`: both settings side by side, under one background process."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--workloads", "W1", "--threads",
+                           "1,2,default", "--busy", "1", "--contenders", "mlplab,limit", "--no-memory",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["environment"]["threads"] == ["1", "2", "default"] and report["environment"]["busy"] == 1
+    res = report["workloads"]["W1"]["results"]
+    assert set(res) == {"mlplab float32 1", "mlplab float64 1", "limit float32 1", "limit float64 1",
+                        "mlplab float32 2", "limit float32 2", "mlplab float32 default", "limit float32 default"}
+    assert res["mlplab float32 2"]["runs"][0]["engine_threads"] == 2
+    # default: the engine chose (one thread for the digits net, whatever the load)
+    assert res["mlplab float32 default"]["runs"][0]["engine_threads"] == 1
+    targets = {t["target"]: t for t in report["targets"]}
+    assert "W1 mlplab default threads / best of 1 and 2 <= 1.2 (--busy 1)" in targets
+    md = (tmp_path / "results.md").read_text()
+    assert "| W1 | mlplab | 32 | default (engine: 1) |" in md and "Background load: 1 " in md
+
+
+def test_busy_processes_are_cpu_bound_and_stopped():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.busy import busy
+    finally:
+        sys.path.remove(str(ROOT))
+    import time
+
+    with busy(2) as procs:
+        assert len(procs) == 2
+        time.sleep(1.0)
+        assert all(p.poll() is None for p in procs)  # still working
+        cpu = [_cpu_seconds(p.pid) for p in procs]
+        time.sleep(0.5)
+        assert all(_cpu_seconds(p.pid) > c for p, c in zip(procs, cpu))  # using the CPU
+    assert all(p.poll() is not None for p in procs)  # stopped by the benchmark
+    with busy(1, max_seconds=0.1) as procs:  # bounded by itself, too
+        procs[0].wait(timeout=30)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_help_lists_the_targets():
