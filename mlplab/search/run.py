@@ -630,8 +630,10 @@ def _run_processes(job: _Job, n_workers: int, study, run_id: str, total: int,
     start = time.monotonic()
     last: list = [None]
 
-    def grant(i: int, dead: set[int]) -> bool:
-        """A trial for worker ``i``, while this call has trials, grid points and time left."""
+    def grant(i: int, dead: set[int], others_running: bool = False) -> bool | None:
+        """A trial for worker ``i``, while this call has trials, grid points and time left. Once ``i``
+        has run its share it takes over what dead workers left; while another worker is still at work
+        (and may yet die and leave some), the answer is None: ask again later."""
         if job.timeout is not None and time.monotonic() - start >= job.timeout:
             return False
         if grid and _grid_unclaimed(study, job.space) == 0:
@@ -639,7 +641,7 @@ def _run_processes(job: _Job, n_workers: int, study, run_id: str, total: int,
         if granted[i] >= quotas[i]:
             spare = [j for j in dead if granted[j] < quotas[j]]
             if not spare:
-                return False
+                return None if others_running else False
             quotas[spare[0]] -= 1
             quotas[i] += 1
         granted[i] += 1

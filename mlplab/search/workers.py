@@ -91,13 +91,19 @@ def worker_entry(target: Callable[..., dict], job: Any, conn, parent_pid: int) -
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # whatever mask the process inherited
 
     def next_ticket() -> bool:
-        if stop.requested or os.getppid() != parent_pid:  # stopped, or the supervisor is gone
-            return False
-        try:
-            conn.send(("ticket",))
-            return bool(conn.recv())
-        except (EOFError, OSError):
-            return False
+        # the answer is yes, no, or None: "not yet", while another worker may still die and leave
+        # work (its share, or a failed trial queued to run again) that this one should take over
+        while True:
+            if stop.requested or os.getppid() != parent_pid:  # stopped, or the supervisor is gone
+                return False
+            try:
+                conn.send(("ticket",))
+                answer = conn.recv()
+            except (EOFError, OSError):
+                return False
+            if answer is not None:
+                return bool(answer)
+            time.sleep(0.25)
 
     code = 0
     try:
@@ -140,6 +146,7 @@ class _Worker:
     error: BaseException | None = None
     lost: list[int] = field(default_factory=list)
     ended: bool = False
+    waiting: bool = False  # told "not yet" at its last ticket request: done with its share, not at work
 
 
 @contextlib.contextmanager
@@ -167,19 +174,25 @@ def _fail_running(study, match: Callable[[dict], bool], reason: str) -> list[int
 
 
 def supervise(target: Callable[..., dict], jobs: list, study, run_id: str,
-              grant: Callable[[int, set[int]], bool], on_poll: Callable[[], None] | None = None) -> list[dict]:
+              grant: Callable[[int, set[int], bool], bool | None],
+              on_poll: Callable[[], None] | None = None) -> list[dict]:
     """Run one worker process per job (``target(job, next_ticket=...)`` in each), granting worker ``i``
-    a ticket per trial while ``grant(i, dead)`` says so (``dead``: the indices of the workers that
-    died); returns one dict per worker: ``worker`` (host:pid), ``trials``
+    a ticket per trial while ``grant(i, dead, others_running)`` says so (``dead``: the indices of the
+    workers that died; ``others_running``: whether another worker is still at work, so that ``grant``
+    may answer None, "ask again later"). Returns one dict per worker: ``worker`` (host:pid), ``trials``
     (trials of this call it finished), ``status`` (``finished`` or how it stopped) and ``lost`` (the
     trials it was running when it died). A worker's exception is raised once all have ended."""
     ctx = multiprocessing.get_context("spawn")
     host = socket.gethostname()
     workers: list[_Worker] = []
 
-    def ask(w: _Worker) -> bool:
+    def ask(w: _Worker) -> bool | None:
         dead = {i for i, v in enumerate(workers) if v.ended and v.proc.exitcode != 0}
-        return grant(workers.index(w), dead)
+        # only a worker at a trial can still die and leave work; two waiting ones must not wait for each other
+        others_running = any(not v.ended and not v.waiting for v in workers if v is not w)
+        answer = grant(workers.index(w), dead, others_running)
+        w.waiting = answer is None
+        return answer
 
     try:
         for i, job in enumerate(jobs):
@@ -218,7 +231,7 @@ def supervise(target: Callable[..., dict], jobs: list, study, run_id: str,
             for w in workers]
 
 
-def _read(w: _Worker, grant: Callable[[_Worker], bool]) -> None:
+def _read(w: _Worker, grant: Callable[[_Worker], bool | None]) -> None:
     """Every message waiting from worker ``w``: answer ticket requests, keep its result or error."""
     while not w.conn.closed:
         try:
