@@ -6,7 +6,7 @@ import io as _io
 import math
 import os
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -103,7 +103,8 @@ class Trainer:
     def __init__(self, model: Sequential, loss: Loss | None = None, optimizer: Optimizer | None = None,
                  batch_size: int = 32, epochs: int = 10, seed=0, shuffle: bool = True,
                  callbacks: Sequence[Callback] = (), scheduler: Scheduler | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, augment: Callable | None = None,
+                 constraints: Sequence[Callable] = ()) -> None:
         if not isinstance(model, Sequential):
             raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
         self.model = model
@@ -115,6 +116,13 @@ class Trainer:
         self.shuffle = shuffle
         self.callbacks = list(callbacks) + ([ProgressBar()] if progress else [])
         self.scheduler = scheduler
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be a callable transform(X_batch, rng), got {type(augment).__name__}")
+        self.augment = augment
+        self.constraints = list(constraints)
+        for c in self.constraints:
+            if not callable(c):
+                raise TypeError(f"constraints must be callables taking the model (e.g. MaxNorm(3.0)), got {c!r}")
         self.history = History()
         self.stop_training = False
         self.epoch = 0
@@ -168,6 +176,8 @@ class Trainer:
                 raise ValueError("validation must be a pair (X_val, y_val)")
             Xv, yv = self._check_xy(*validation, name="_val")
         self.model.fit_scalers(X)
+        if getattr(self.scheduler, "per_step", False) and self.scheduler.total_steps is None:
+            self.scheduler.set_total_steps(self.epochs * -(-X.shape[0] // self.batch_size))
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -183,7 +193,7 @@ class Trainer:
                 self.history.append(record)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, record)
-                if self.scheduler is not None:
+                if self.scheduler is not None and not getattr(self.scheduler, "per_step", False):
                     if isinstance(self.scheduler, ReduceLROnPlateau):
                         self.scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["loss"])
                     else:
@@ -205,6 +215,7 @@ class Trainer:
         n = X.shape[0]
         total, correct, done = 0.0, 0, 0
         sum_reduction = loss_fn.reduction == "sum"
+        per_step = getattr(self.scheduler, "per_step", False)
         # Integer labels: each batch's labels and predicted classes go into arrays that span the
         # epoch, compared once at its end (one NumPy call per batch for the training accuracy).
         count_at_end = self.classification and y.ndim == 1
@@ -216,6 +227,8 @@ class Trainer:
             xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
             yb = take(y, idx, labels[done:stop]) if count_at_end else take(y, idx)
             wb = None if sample_weight is None else take(sample_weight, idx)
+            if self.augment is not None:
+                xb = self.augment(xb, self.rng)
             scores = model.forward(xb, training=True)
             l = loss_fn.forward(scores, yb, wb)
             if not math.isfinite(l):
@@ -226,6 +239,10 @@ class Trainer:
                     f"Try a lower learning rate (it is {opt.lr:g}).")
             model.backward(loss_fn.backward(), input_grad=False)  # ∂L/∂X_b is not needed
             opt.step()
+            for constrain in self.constraints:
+                constrain(model)
+            if per_step:
+                self.scheduler.step()
             total += l if sum_reduction else l * (stop - done)
             if count_at_end:
                 np.argmax(scores, axis=1, out=predicted[done:stop])
