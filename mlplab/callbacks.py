@@ -4,6 +4,12 @@ A callback may define ``on_train_begin(trainer)``, ``on_epoch_end(trainer, logs)
 ``on_train_end(trainer, interrupted)``. ``logs`` is the History record of the epoch just ended
 (keys ``epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds``). Setting
 ``trainer.stop_training = True`` ends training after the current epoch.
+
+**Ctrl-C.** ``Trainer.fit`` calls ``on_train_end(trainer, interrupted=True)`` before the
+``KeyboardInterrupt`` goes on. Then :class:`KeepLastEpoch` puts back the weights and optimizer state
+of the last finished epoch (what the History describes), :class:`EarlyStopping` with
+``restore_best_weights`` the best epoch's weights, :class:`ModelCheckpoint` has already written
+``last.npz``/``best.npz`` of the finished epochs, and :class:`ProgressBar` closes its bar.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from pathlib import Path
 
 from . import io
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "LogEvery"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "LogEvery", "KeepLastEpoch"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +127,46 @@ class ModelCheckpoint(Callback, _Monitor):
             if self.improved(v):
                 self.best = v
                 io.save(trainer.model, self.best_path, optimizer=trainer.optimizer, metadata=meta)
+
+
+class KeepLastEpoch(Callback):
+    """Keep a copy of the weights and of the optimizer's state at the start of training and after
+    every epoch; :meth:`restore` (called on Ctrl-C, and by ``mlplab train`` after a divergence) puts
+    back those of the last finished epoch, so a saved model matches its History and its optimizer
+    state is finite. ``epoch`` is that epoch (0: none finished). Costs one copy of the parameters
+    and optimizer state per epoch."""
+
+    def __init__(self) -> None:
+        # one attribute, replaced in one step: a Ctrl-C between two assignments cannot pair the
+        # weights of one epoch with the number or optimizer state of another
+        self._kept: tuple = (0, None, None)
+
+    @property
+    def epoch(self) -> int:
+        return self._kept[0]
+
+    def _keep(self, trainer, epoch: int) -> None:
+        state = trainer.model.get_state()
+        opt_state = trainer.optimizer.state_dict() if trainer.optimizer is not None else None
+        self._kept = (epoch, state, opt_state)
+
+    def on_train_begin(self, trainer):
+        self._keep(trainer, trainer.epoch)
+
+    def on_epoch_end(self, trainer, logs):
+        self._keep(trainer, int(logs["epoch"]))
+
+    def on_train_end(self, trainer, interrupted=False):
+        if interrupted:
+            self.restore(trainer)
+
+    def restore(self, trainer) -> None:
+        _, state, opt_state = self._kept
+        if state is None:
+            return
+        trainer.model.set_state(state)
+        if opt_state is not None:
+            trainer.optimizer.load_state_dict(opt_state)
 
 
 class ProgressBar(Callback):

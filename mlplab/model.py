@@ -1,6 +1,7 @@
 """Sequential models and the ``mlp`` builder."""
 from __future__ import annotations
 
+import numbers
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -248,9 +249,10 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", 
     n_out = int(n_out)
     if n_in < 1 or n_out < 1:
         raise ValueError(f"n_in and n_out must be >= 1, got {n_in} and {n_out}")
+    hidden = list(hidden)
+    if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
+        raise ValueError(f"hidden layer sizes must be >= 1 and whole numbers, got {hidden}")  # 2.5 is not rounded
     hidden = [int(h) for h in hidden]
-    if any(h < 1 for h in hidden):
-        raise ValueError(f"hidden layer sizes must be >= 1, got {hidden}")
     activation = check_choice(activation, ACTIVATIONS, "activation")
     if norm is not None:
         norm = check_choice(norm, NORMS, "norm")

@@ -6,13 +6,14 @@ import io as _io
 import math
 import os
 import time
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ._files import atomic_write_text
 from ._validation import as_generator, check_array, check_labels, check_positive_int
 from .callbacks import Callback, ProgressBar
+from .config import TrainConfig
 from .data.batching import batch_indices, take
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
@@ -263,23 +264,26 @@ class Trainer:
                 "seconds": time.perf_counter() - start}
 
 
-def build_trainer(config, n_features: int, n_classes: int, callbacks: Sequence[Callback] = (),
-                  progress: bool = False) -> tuple[Sequential, "Trainer"]:
-    """The model and :class:`Trainer` that a training configuration describes (the keys of
-    ``mlplab train``: hidden, activation, norm, dropout, init, scaler, dtype, seed, optimizer, lr,
-    weight_decay, batch_size, epochs), as ``mlplab train`` and ``mlplab search`` build them.
-    ``hidden`` is a list of sizes or a comma-separated string such as ``"128,64"``."""
+def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: int,
+                  callbacks: Sequence[Callback] = (), progress: bool = False) -> tuple[Sequential, "Trainer"]:
+    """The model and :class:`Trainer` that a training configuration describes: ``mlp(n_features,
+    config.hidden, n_classes, ...)``, its optimizer (``make_optimizer``) and the loop, as every front
+    end builds them (``mlplab train``, ``mlplab search``, the labs).
+
+    ``config`` is a :class:`~mlplab.config.TrainConfig` or a mapping of its fields (checked through
+    ``TrainConfig.from_dict``; missing fields take their defaults). The optimizer is
+    ``trainer.optimizer``.
+    """
     from .model import mlp
     from .optim import make_optimizer
 
-    hidden = config["hidden"]
-    if isinstance(hidden, str):
-        hidden = [int(h) for h in hidden.replace(" ", "").split(",") if h]
-    model = mlp(n_features, hidden, n_classes, activation=config["activation"], norm=config["norm"],
-                dropout=config["dropout"], init=config["init"], scaler=config["scaler"], dtype=config["dtype"],
-                seed=config["seed"])
-    opt_kwargs = {"weight_decay": config["weight_decay"]} if config["weight_decay"] else {}
-    optimizer = make_optimizer(config["optimizer"], model.parameters(), lr=config["lr"], **opt_kwargs)
-    trainer = Trainer(model, optimizer=optimizer, batch_size=config["batch_size"], epochs=config["epochs"],
-                      seed=config["seed"], callbacks=callbacks, progress=progress)
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_dict(config)
+    model = mlp(n_features, config.hidden, n_classes, activation=config.activation, norm=config.norm,
+                dropout=config.dropout, init=config.init, scaler=config.scaler, dtype=config.dtype,
+                seed=config.seed)
+    opt_kwargs = {"weight_decay": config.weight_decay} if config.weight_decay else {}
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, **opt_kwargs)
+    trainer = Trainer(model, optimizer=optimizer, batch_size=config.batch_size, epochs=config.epochs,
+                      seed=config.seed, callbacks=callbacks, progress=progress)
     return model, trainer

@@ -173,7 +173,8 @@ def test_fc_net_cli_message_without_cifar10(tmp_path, capsys):
 
     empty = tmp_path / "no-data"
     empty.mkdir()
-    assert main(["lab", "fc-net", "--data-home", str(empty), "--out", str(tmp_path / "fc")]) == 2
+    # a missing dataset is a runtime failure (exit 1)
+    assert main(["lab", "fc-net", "--data-home", str(empty), "--out", str(tmp_path / "fc")]) == 1
     err = capsys.readouterr().err
     assert "CIFAR-10 is not in the data folder" in err and "mlplab data fetch cifar10" in err
 

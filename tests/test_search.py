@@ -24,6 +24,7 @@ from mlplab import cli  # noqa: E402
 from mlplab import search  # noqa: E402
 from mlplab.search import Categorical, Int, LogUniform, Uniform, load_space, run_search  # noqa: E402
 from mlplab import search_cli  # noqa: E402
+from mlplab.config import TrainConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TS = optuna.trial.TrialState
@@ -67,13 +68,14 @@ def test_toml_space_equals_python_space_and_example_parses(tmp_path):
 
 
 def test_space_to_config_builds_training_configurations():
-    assert search.BASE_CONFIG == cli.TRAIN_DEFAULTS  # a left-out parameter takes `mlplab train`'s value
+    # a left-out parameter takes `mlplab train`'s value (TrainConfig's default)
+    assert TrainConfig.from_dict(search.BASE_CONFIG) == TrainConfig()
     space = load_space({"n_layers": Int(1, 3), "units": Categorical([32, 64]), "weight_scale": LogUniform(1e-3, 1e-1),
                         "norm": Categorical(["none", "layernorm"]), "lr": 0.01})
     cfg = space.to_config({"n_layers": 3, "units": 64, "weight_scale": 0.02, "norm": "none"})
-    assert set(cfg) == set(cli.TRAIN_DEFAULTS)
+    assert set(cfg) | {"data_home"} == set(TrainConfig.field_names())
     assert cfg["hidden"] == "64,64,64" and cfg["init"] == 0.02 and cfg["norm"] is None and cfg["lr"] == 0.01
-    assert cli._hidden(cfg["hidden"]) == [64, 64, 64]
+    assert TrainConfig.from_dict(cfg).hidden == (64, 64, 64)
     hidden = load_space({"hidden": Categorical([[128, 64], "256"]), "epochs": 3})
     assert hidden.params["hidden"].choices == ("128,64", "256")
     assert hidden.grid() == {"hidden": ["128,64", "256"]}

@@ -116,7 +116,7 @@ def run_data_command(args: argparse.Namespace) -> int:
             names = [n for n in REGISTRY if n != "digits"]
         unknown = [n for n in names if n.lower() not in REGISTRY]
         if unknown:
-            print(f"error: unknown dataset {', '.join(unknown)}; expected one of {', '.join(REGISTRY)} or all",
+            print(f"mlplab: error: unknown dataset {', '.join(unknown)}; expected one of {', '.join(REGISTRY)} or all",
                   file=sys.stderr)
             return 2
         code = 0
@@ -124,7 +124,7 @@ def run_data_command(args: argparse.Namespace) -> int:
             try:
                 st = fetch(name, data_home, base_url=args.base_url, force=args.force, progress=not args.no_progress)
             except (ChecksumError, DownloadError, FileNotFoundError, ValueError, OSError) as exc:
-                print(f"error: {name}: {exc}", file=sys.stderr)
+                print(f"mlplab: error: {name}: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
                 code = 1
                 continue
             if st.location is None:
@@ -136,5 +136,5 @@ def run_data_command(args: argparse.Namespace) -> int:
                 if not (st.present and st.verified):
                     code = 1
         return code
-    print("error: expected `mlplab data list` or `mlplab data fetch NAME`", file=sys.stderr)
+    print("mlplab: error: expected `mlplab data list` or `mlplab data fetch NAME`", file=sys.stderr)
     return 2

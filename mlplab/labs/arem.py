@@ -34,10 +34,8 @@ import numpy as np
 
 from .. import callbacks as cb_mod
 from .. import metrics
-from ..losses import SoftmaxCrossEntropy
-from ..model import mlp
-from ..optim import make_optimizer
-from ..train import Trainer, TrainingDiverged
+from ..config import TrainConfig
+from ..train import TrainingDiverged, build_trainer
 from .base import LabContext, describe_space, library_search, random_search, trials_from_table
 from .base import quiet_optuna as _quiet_optuna
 
@@ -161,13 +159,12 @@ class RunResult:
 
 def train(cfg: Config, data, epochs: int, patience: int, batch_size: int, seed: int) -> RunResult:
     """Train ``cfg`` on ``data`` with early stopping on validation accuracy (best weights kept)."""
-    model = mlp(data.n_features, cfg.hidden, data.n_classes, activation=cfg.activation, dropout=cfg.dropout,
-                scaler=cfg.scaler, seed=seed)
-    opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr)
+    config = TrainConfig(dataset="arem", hidden=cfg.hidden, activation=cfg.activation, dropout=cfg.dropout,
+                         scaler=cfg.scaler, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=batch_size,
+                         epochs=epochs, seed=seed)
     stop = cb_mod.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True)
     test = TestAccuracy(data.X_test, data.y_test)
-    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, batch_size=batch_size, epochs=epochs, seed=seed,
-                      callbacks=[stop, test])
+    model, trainer = build_trainer(config, data.n_features, data.n_classes, callbacks=[stop, test])
     start = time.perf_counter()
     diverged = None
     try:

@@ -201,12 +201,15 @@ def grid_run(data, X50, y50, depth: int, scale: float, lr: float, epochs: int, s
 
 def fit_config(data, hidden, params: dict, X, y, epochs: int, seed: int, patience: int | None = None):
     """Train one searched configuration; early stopping on validation accuracy when ``patience`` is set."""
-    model = build(data, hidden, params["norm"], params["dropout"], params["weight_scale"], seed)
-    opt = make_optimizer("adam", model.parameters(), lr=params["lr"])
+    from ..config import TrainConfig
+    from ..train import build_trainer
+
+    config = TrainConfig(hidden=hidden, activation="relu", norm=params["norm"], dropout=params["dropout"],
+                         init=params["weight_scale"], scaler=None, optimizer="adam", lr=params["lr"],
+                         weight_decay=0.0, batch_size=params["batch_size"], epochs=epochs, seed=seed)
     stop = cb_mod.EarlyStopping(monitor="val_accuracy", patience=patience if patience is not None else epochs,
                                 restore_best_weights=True)
-    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, batch_size=params["batch_size"], epochs=epochs, seed=seed,
-                      callbacks=[stop])
+    model, trainer = build_trainer(config, data.n_features, data.n_classes, callbacks=[stop])
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging trial raises TrainingDiverged
         history = trainer.fit(X, y, validation=(data.X_val, data.y_val))

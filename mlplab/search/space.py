@@ -31,16 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Union
 
+from ..config import TrainConfig, parse_hidden
+
 __all__ = ["LogUniform", "Uniform", "Int", "Categorical", "Distribution", "SearchSpace", "load_space",
            "PARAMETERS", "BASE_CONFIG", "CONFIG_KEYS"]
 
-#: the configuration every trial starts from; equal to ``mlplab train``'s defaults (a test checks it),
-#: so a parameter the space leaves out takes the value ``mlplab train`` would use
-BASE_CONFIG: dict[str, Any] = {
-    "dataset": "digits", "hidden": "128,64", "activation": "relu", "norm": None, "dropout": 0.2,
-    "init": None, "scaler": "standard", "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
-    "batch_size": 32, "epochs": 50, "seed": 0, "dtype": "float32", "split": None, "n_train": None,
-}
+#: the configuration every trial starts from: the defaults of :class:`mlplab.config.TrainConfig`
+#: (what ``mlplab train`` uses), so a parameter the space leaves out takes the value ``mlplab train``
+#: would use; ``hidden`` as text (``"128,64"``); no data folder (each machine has its own)
+BASE_CONFIG: dict[str, Any] = {**{k: v for k, v in TrainConfig.defaults().items() if k != "data_home"},
+                               "hidden": ",".join(map(str, TrainConfig().hidden))}
 #: the keys of a training configuration (what ``mlplab train --config`` reads)
 CONFIG_KEYS: tuple[str, ...] = tuple(BASE_CONFIG)
 
@@ -165,19 +165,8 @@ def _optional_name(name: str, options) -> Callable[[Any], str]:
 
 
 def _hidden(v) -> str:
-    """``"128,64"``, ``[128, 64]`` or ``128`` -> the canonical string ``"128,64"``."""
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        sizes = [v]
-    elif isinstance(v, str):
-        try:
-            sizes = [int(s) for s in v.replace(" ", "").split(",") if s]
-        except ValueError:
-            raise ValueError(f"hidden sizes must be comma-separated integers like \"128,64\", got {v!r}") from None
-    elif isinstance(v, (list, tuple)):
-        sizes = list(v)
-    else:
-        raise ValueError(f"hidden sizes must be a string like \"128,64\" or a list of integers, got {v!r}")
-    return ",".join(str(_integer("each hidden size", s)) for s in sizes)
+    """``"128,64"``, ``[128, 64]`` or ``128`` -> the canonical string ``"128,64"`` (parsed by TrainConfig)."""
+    return ",".join(map(str, parse_hidden(v)))
 
 
 def _init(v):
