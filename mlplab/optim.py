@@ -576,7 +576,9 @@ class StepScheduler(Scheduler):
         if total_steps is not None:
             self.set_total_steps(total_steps)
 
-    def set_total_steps(self, total_steps: int) -> None:
+    def set_total_steps(self, total_steps: int, steps_per_epoch: int | None = None) -> None:
+        """Fix the length of the schedule (``steps_per_epoch`` lets a schedule given in epochs convert)."""
+        self.steps_per_epoch = steps_per_epoch
         if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
             raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
         self.total_steps = int(total_steps)
@@ -604,16 +606,23 @@ class WarmupCosineLR(StepScheduler):
     ``T = total_steps``, ``t`` the number of updates done).
     """
 
-    def __init__(self, optimizer, warmup_steps: int = 0, total_steps: int | None = None, eta_min: float = 0.0):
+    def __init__(self, optimizer, warmup_steps: int = 0, total_steps: int | None = None, eta_min: float = 0.0,
+                 warmup_epochs: float | None = None):
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
         self.warmup_steps = int(warmup_steps)
+        # warm-up given in epochs: W = round(warmup_epochs · steps per epoch), known when training starts
+        self.warmup_epochs = None if warmup_epochs is None else _check_hyper("warmup_epochs", warmup_epochs)
         self.eta_min = _check_hyper("eta_min", eta_min)
         if self.eta_min > optimizer.lr:
             raise ValueError(f"eta_min ({eta_min}) must not exceed the initial learning rate ({optimizer.lr})")
         super().__init__(optimizer, total_steps)
 
     def _check(self) -> None:
+        if self.warmup_epochs is not None:
+            if self.steps_per_epoch is None:
+                raise ValueError("warmup_epochs needs steps_per_epoch (the Trainer gives it when fit starts)")
+            self.warmup_steps = round(self.warmup_epochs * self.steps_per_epoch)
         if self.warmup_steps >= self.total_steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than total_steps "
                              f"({self.total_steps})")

@@ -17,7 +17,8 @@ from .config import TrainConfig
 from .data.batching import batch_indices, take
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
-from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
+from .constraints import MaxNorm
+from .optim import Adam, OneCycleLR, Optimizer, ReduceLROnPlateau, Scheduler, WarmupCosineLR
 
 __all__ = ["Trainer", "History", "TrainingDiverged", "build_trainer"]
 
@@ -178,7 +179,8 @@ class Trainer:
             Xv, yv = self._check_xy(*validation, name="_val")
         self.model.fit_scalers(X)
         if getattr(self.scheduler, "per_step", False) and self.scheduler.total_steps is None:
-            self.scheduler.set_total_steps(self.epochs * -(-X.shape[0] // self.batch_size))
+            steps_per_epoch = -(-X.shape[0] // self.batch_size)
+            self.scheduler.set_total_steps(self.epochs * steps_per_epoch, steps_per_epoch)
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -284,6 +286,19 @@ def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: i
                 seed=config.seed)
     opt_kwargs = {"weight_decay": config.weight_decay} if config.weight_decay else {}
     optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, **opt_kwargs)
-    trainer = Trainer(model, optimizer=optimizer, batch_size=config.batch_size, epochs=config.epochs,
-                      seed=config.seed, callbacks=callbacks, progress=progress)
+    scheduler = None
+    if config.schedule == "warmup_cosine":
+        scheduler = WarmupCosineLR(optimizer, warmup_epochs=config.warmup_epochs)
+    elif config.schedule == "one_cycle":
+        scheduler = OneCycleLR(optimizer, max_lr=config.lr)
+    augment = None
+    if config.augment is not None:
+        from .data.augment import RandomAffine
+        from .data.registry import get_spec
+
+        augment = RandomAffine(get_spec(config.dataset).image_shape, **config.augment)
+    loss = SoftmaxCrossEntropy(label_smoothing=config.label_smoothing) if config.label_smoothing else None
+    trainer = Trainer(model, loss, optimizer=optimizer, batch_size=config.batch_size, epochs=config.epochs,
+                      seed=config.seed, callbacks=callbacks, progress=progress, scheduler=scheduler,
+                      augment=augment, constraints=[MaxNorm(config.max_norm)] if config.max_norm else ())
     return model, trainer
