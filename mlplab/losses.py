@@ -73,7 +73,17 @@ class SoftmaxCrossEntropy(Loss):
 
     and ``p = exp(s - m) / Σ_k exp(s_k - m)`` for the gradient.
     Shapes: ``scores (N, C)``; ``y (N,)`` integers in ``[0, C)`` or ``(N, C)`` rows.
+
+    ``label_smoothing=ε`` replaces the targets by ``t' = (1 - ε) t + ε / C`` (Szegedy et al. 2016), as
+    ``torch.nn.CrossEntropyLoss(label_smoothing=ε)``; the gradient is then ``p - t'``.
     """
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, scores, y, sample_weight=None):
         scores = np.asarray(scores)
@@ -90,6 +100,9 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"labels must lie in [0, {c}) for {c} output scores; got {y.min()}..{y.max()}")
         elif y.shape != scores.shape:
             raise ValueError(f"labels must be (N,) integers or (N, {c}) rows, got shape {y.shape}")
+        if self.label_smoothing:  # t' = (1 - ε) t + ε / C, then the probability-row formula
+            t = F.one_hot(y, c, dtype=scores.dtype) if y.ndim == 1 else y
+            y = (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / c)
         row_start, ones = _constants(self, n, c, scores.dtype)     # flat index of (n, 0); 1 (C,)
         m = np.take(scores.reshape(-1), row_start + np.argmax(scores, axis=1))  # see _row_max_note
         shifted = scores - m[:, None]                              # s - m

@@ -132,3 +132,25 @@ def test_trainer_steps_per_step_schedule_applies_constraints_and_augments():
             assert np.linalg.norm(layer.weight.data, axis=1).max() <= 0.5 + 1e-6
     with pytest.raises(TypeError, match="augment"):
         ml.Trainer(model, optimizer=opt, augment="shift")
+
+
+def test_label_smoothing_matches_torch_loss_and_gradient():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(7, 5)) * 3
+    y = rng.integers(0, 5, 7)
+    loss = ml.losses.SoftmaxCrossEntropy(label_smoothing=0.1)
+    value = loss.forward(scores, y)
+    grad = loss.backward()
+    s = torch.tensor(scores, requires_grad=True)
+    t = torch.nn.functional.cross_entropy(s, torch.tensor(y), label_smoothing=0.1)
+    t.backward()
+    assert value == pytest.approx(t.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, s.grad.numpy(), rtol=1e-10, atol=1e-14)
+    # the formula: t' = 0.9 e_y + 0.1 / 5, gradient (p - t') / N
+    p = np.exp(scores - scores.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    target = 0.9 * np.eye(5)[y] + 0.02
+    np.testing.assert_allclose(grad, (p - target) / 7, rtol=1e-10)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ml.losses.SoftmaxCrossEntropy(label_smoothing=1.0)
