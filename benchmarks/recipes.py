@@ -26,9 +26,10 @@ from mlplab.recipes import load_recipe
 from mlplab.train import build_trainer
 
 
-def measure(name: str, seeds: list[int], data_home: str | None = None, epochs: int | None = None) -> dict:
+def measure(name: str, seeds: list[int], data_home: str | None = None, epochs: int | None = None,
+            overrides: dict | None = None) -> dict:
     recipe = load_recipe(name)
-    base = TrainConfig.from_dict(recipe.train)
+    base = TrainConfig.from_dict({**recipe.train, **(overrides or {})})
     if data_home is not None:
         base = base.replace(data_home=str(data_home))
     if epochs is not None:
@@ -59,11 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
     p.add_argument("--data-home")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs (smoke runs only)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a field of the recipe, e.g. --set split=recordings (to compare a recipe elsewhere)")
     p.add_argument("--out", type=Path, default=Path("runs/recipes"))
     args = p.parse_args(argv)
-    result = measure(args.recipe, list(range(args.seeds)), args.data_home, args.epochs)
+    overrides = {}
+    for item in args.set:
+        key, _, text = item.partition("=")
+        overrides[key] = TrainConfig.parse_text(key, text)
+    result = measure(args.recipe, list(range(args.seeds)), args.data_home, args.epochs, overrides)
+    result["overrides"] = overrides
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.recipe}.json").write_text(json.dumps(result, indent=2, default=str))
+    tag = "".join(f"-{k}-{v}" for k, v in overrides.items())
+    (args.out / f"{args.recipe}{tag}.json").write_text(json.dumps(result, indent=2, default=str))
     blas = "; ".join(f"{b['library']} {b.get('version', '')} {b.get('kernel', '')}, {b.get('threads')} threads"
                      for b in result["environment"].get("blas", [])[:1])
     print(f"| {args.recipe} | {result['accuracy_mean']:.4f} ± {result['accuracy_std']:.4f} "
