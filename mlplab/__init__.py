@@ -9,10 +9,24 @@
 """
 __version__ = "0.1.0"
 
-from . import callbacks, data, functional, gradcheck, init, io, layers, losses, metrics, optim  # noqa: E402
+from . import callbacks, data, fast, functional, gradcheck, init, io, layers, losses, metrics, optim  # noqa: E402
 from .model import Sequential, mlp  # noqa: E402
 from .parameter import Parameter  # noqa: E402
 from .train import History, Trainer, TrainingDiverged  # noqa: E402
 
-__all__ = ["Sequential", "mlp", "Parameter", "Trainer", "History", "TrainingDiverged", "callbacks", "data",
-           "functional", "gradcheck", "init", "io", "layers", "losses", "metrics", "optim", "__version__"]
+__all__ = ["Sequential", "mlp", "Parameter", "Trainer", "History", "TrainingDiverged", "callbacks", "data", "fast",
+           "functional", "gradcheck", "init", "io", "layers", "losses", "metrics", "optim", "plots", "__version__"]
+
+
+def __getattr__(name: str):
+    # ``ml.plots`` is imported on first use: matplotlib takes about half a second to import, which
+    # ``import mlplab`` (and every command-line call) should not pay when it draws nothing
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.plots")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"plots"})

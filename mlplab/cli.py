@@ -550,6 +550,30 @@ def _cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def _add_export_parser(sub) -> None:
+    """``mlplab export MODEL.npz --onnx OUT.onnx``: the model as an ONNX graph (mlplab.onnx)."""
+    p = sub.add_parser("export", help="export a saved model to ONNX",
+                       description="Write a saved mlplab model as an ONNX graph of standard operators (input X; "
+                                   "outputs scores and probabilities), for onnxruntime and other ONNX runtimes. "
+                                   'Needs the onnx package: pip install "mlplab[onnx]".')
+    p.add_argument("model", type=Path, help="a model.npz written by mlplab")
+    p.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx", help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="input and computation type (default: the model's)")
+
+    def run(args) -> int:
+        from . import io
+        try:
+            io.to_onnx(io.load(args.model), args.onnx, opset=args.opset, dtype=args.dtype)
+        except ImportError as exc:       # the optional onnx package: one line saying what to install
+            _error(_one_line(exc))
+            return EXIT_FAILED
+        print(f"wrote {args.onnx}")
+        return EXIT_OK
+
+    p.set_defaults(func=run)
+
 # ------------------------------------------------------------------------------------ the command
 
 def build_parser() -> argparse.ArgumentParser:
@@ -565,15 +589,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train_parser(sub)
     _add_predict_parser(sub)
+    _add_export_parser(sub)
     from .data.cli import add_data_parser
 
     add_data_parser(sub)
     from .labs.cli import add_lab_parser
 
     add_lab_parser(sub)
-    from .search_cli import add_search_parser
+    from .search.cli import add_search_parser
 
     add_search_parser(sub)
+    from .exercises.cli import add_exercises_parser
+
+    add_exercises_parser(sub)
     for p in sub.choices.values():  # `mlplab train ... --debug` works as `mlplab --debug train ...`
         if "--debug" not in p._option_string_actions:
             p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -63,12 +63,14 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -
     return grad
 
 
-def _fix_dropout(obj) -> list[Dropout]:
-    layers = obj.layers if isinstance(obj, Sequential) else [obj]
-    drops = [l for l in layers if isinstance(l, Dropout)]
-    for d in drops:
-        d.reuse_mask = True
-    return drops
+def _hold_still(obj, on: bool) -> None:
+    """During a check every layer keeps its cache in evaluation mode too (``keep_cache``), so the
+    evaluation-mode backward can be checked, and Dropout keeps one mask (``reuse_mask``), so the
+    function stays fixed."""
+    for layer in (obj.layers if isinstance(obj, Sequential) else [obj]):
+        layer.keep_cache = on
+        if isinstance(layer, Dropout):
+            layer.reuse_mask = on
 
 
 def gradcheck(obj: Layer | Sequential, x: np.ndarray, training: bool = True, seed: int = 0,
@@ -77,13 +79,14 @@ def gradcheck(obj: Layer | Sequential, x: np.ndarray, training: bool = True, see
 
     ``obj`` must hold float64 parameters (``mlp(..., dtype="float64")`` or ``layer.astype("float64")``).
     With ``loss`` and ``y`` the scalar is ``loss(obj(x), y)``; otherwise ``Σ R ⊙ obj(x)`` for a
-    random ``R``. Dropout layers keep one fixed mask during the check.
+    random ``R``. Dropout layers keep one fixed mask during the check. Works on either tier
+    (``mlp(..., tier="reference")`` checks the reference formulas).
     """
     x = np.array(x, dtype=np.float64)
     params = obj.parameters()
     if any(p.data.dtype != np.float64 for p in params):
         raise ValueError("gradcheck needs float64 parameters; convert with .astype('float64')")
-    drops = _fix_dropout(obj)
+    _hold_still(obj, True)
     try:
         out = obj.forward(x, training)
         R = np.random.default_rng(seed).standard_normal(out.shape)
@@ -105,8 +108,7 @@ def gradcheck(obj: Layer | Sequential, x: np.ndarray, training: bool = True, see
                                                             numerical_gradient(phi, p.data, h))
         return result
     finally:
-        for d in drops:
-            d.reuse_mask = False
+        _hold_still(obj, False)
 
 
 def gradcheck_loss(loss: Loss, scores: np.ndarray, y: np.ndarray, h: float = 1e-5) -> GradCheckResult:

@@ -1,25 +1,31 @@
-"""Layers: each has ``forward(x, training)`` and ``backward(dy)``.
+"""Layers, the reference tier: each ``forward``/``backward`` is the formula in its docstring.
 
-A layer caches in ``forward`` what its ``backward`` needs and, in ``backward``, writes the
-gradient of every Parameter it owns to ``.grad`` (overwriting, not accumulating) and returns
-the gradient with respect to its input. Inputs are ``(batch, features)``; Dense and the
-activations also accept any leading shape ``(..., features)``.
+This is the module to read to learn how a layer works. Every method is the textbook formula in a few
+lines of NumPy (new arrays, no tricks); :mod:`mlplab.fast` holds subclasses that compute the same
+numbers faster (reused buffers, fused passes), tested equal to these classes. ``mlp(...)`` builds
+the fast tier by default; ``mlp(..., tier="reference")`` or ``model.to_tier("reference")`` gives
+these classes (see :class:`mlplab.Sequential`).
+
+A layer has ``forward(x, training)`` and ``backward(dy)``. ``backward`` writes the gradient of every
+Parameter the layer owns to ``.grad`` (overwriting, not accumulating) and returns the gradient with
+respect to the layer's input. Inputs are ``(batch, features)``; Dense, the activations and
+LayerNorm also accept any leading shape ``(..., features)``.
+
+**The cache.** ``forward(x, training=True)`` keeps in ``self.cache`` what ``backward`` needs (for
+Dense the input ``x``, for Sigmoid the output ``y``, ...), and ``backward`` uses the cache of the
+last training-mode forward. An evaluation-mode forward (``training=False``: predictions) keeps
+nothing, so predicting between a training forward and its backward changes no gradient. The
+gradient check sets ``keep_cache = True`` to check the evaluation-mode backward too.
 
 Notation in the docstrings: ``N`` batch size, ``D`` input features, ``M`` output features,
 ``x`` input, ``y`` output, ``dy = ∂L/∂y``, ``dx = ∂L/∂x``.
-
-**Which returned arrays stay valid.** ``forward(x, training=False)`` always returns a new array:
-predictions you keep are never overwritten. In training mode, ``Dense`` and the activations write
-their outputs (``forward(x, training=True)``) and their input gradients (``backward``) into arrays
-they keep and reuse at their next call of the same kind, for speed (no allocation per mini-batch,
-and the memory stays in cache; see ``docs/performance.md``). Such an array is valid until that
-layer's next ``forward(..., training=True)`` or ``backward``; copy it to keep it longer.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import functional as F
+from . import sparse as _sparse
 from ._validation import as_generator, check_array, resolve_dtype
 from .init import init_weight
 from .parameter import Parameter
@@ -30,25 +36,17 @@ __all__ = [
 ]
 
 
-def _reused(layer: "Layer", key: str, shape: tuple, dtype, fill=None) -> np.ndarray:
-    """An array of ``shape`` and ``dtype`` that ``layer`` keeps under ``key`` (an attribute name
-    starting with ``_buf_``) and hands out again at its next call: the reused training-mode buffers
-    described in the module docstring.
-
-    Contents are left from the last use; ``fill`` sets them when the array is created. A new array
-    replaces the kept one when the shape changes (twice an epoch when the last mini-batch is short).
-    """
-    buf = layer.__dict__.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
-        layer.__dict__[key] = buf
-    return buf
-
-
 class Layer:
     """Base class. Subclasses override ``forward`` and ``backward``; layers with state override
     ``parameters`` (trainable), ``buffers`` (saved but not trained) and ``config`` (constructor
     arguments, JSON-serialisable, used by :mod:`mlplab.io`)."""
+
+    #: which tier the class belongs to: "reference" here, "fast" in :mod:`mlplab.fast`
+    tier = "reference"
+    #: what the last training-mode forward kept for backward (None before the first one)
+    cache = None
+    #: keep the cache in evaluation mode too (set by :func:`mlplab.gradcheck.gradcheck`)
+    keep_cache = False
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -60,15 +58,25 @@ class Layer:
         """Write the parameter gradients for ``dy`` like :meth:`backward`, without needing ``dx``.
 
         :meth:`Sequential.backward` with ``input_grad=False`` (what the Trainer uses) calls this on
-        the first layer that has parameters, since nothing below it needs ``dx``. The default runs
-        ``backward`` and drops ``dx``; ``Dense`` skips the product ``dy W`` (for a first layer with
-        784 or 3072 inputs, the largest matrix product of the backward pass).
+        the first layer that has parameters, since nothing below it needs ``dx``. Here it runs
+        ``backward`` and drops ``dx``; the fast Dense skips the product ``dy W``.
         """
         self.backward(dy)
 
+    def cached(self):
+        """``self.cache``, or a RuntimeError saying that ``backward`` needs a training-mode forward first."""
+        if self.cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward needs a forward(x, training=True) first "
+                               "(an evaluation-mode forward keeps nothing for backward)")
+        return self.cache
+
+    def clear_cache(self) -> None:
+        """Forget what the last forward kept for backward."""
+        self.cache = None
+
     def __getstate__(self) -> dict:
-        # reused training buffers are scratch space: not pickled or deep-copied
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_buf_")}
+        # the cache is the last batch's arrays: not pickled or deep-copied
+        return {k: v for k, v in self.__dict__.items() if k != "cache"}
 
     def parameters(self) -> list[Parameter]:
         return []
@@ -80,11 +88,11 @@ class Layer:
         return {}
 
     def astype(self, dtype) -> "Layer":
-        """Convert parameters and buffers to ``dtype`` in place; returns self."""
+        """Convert parameters and buffers to ``dtype`` in place; returns self. (A layer inside a model is
+        converted with the model: ``model.astype(dtype)``.)"""
         dtype = resolve_dtype(dtype)
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
-            p.grad = np.zeros_like(p.data)
+            p.astype(dtype)
         for name, buf in self.buffers().items():
             setattr(self, name, buf.astype(dtype))
         return self
@@ -127,45 +135,29 @@ class Dense(Layer):
         w = init_weight(init, self.in_features, self.out_features, as_generator(rng), dtype)
         self.weight = Parameter(w, "weight", decay=True)
         self.bias = Parameter(np.zeros(self.out_features, dtype=dtype), "bias", decay=False)
-        self._x2d: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def check_input(self, x: np.ndarray) -> None:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Dense layer expects {self.in_features} input features, got {x.shape[-1]} "
                              f"(input shape {x.shape})")
-        self._x_shape = x.shape
-        x2d = self._x2d = x if x.ndim == 2 else x.reshape(-1, self.in_features)
-        w = self.weight.data
-        if training and x2d.dtype == w.dtype:  # y = x Wᵀ into this layer's reused output array
-            y = np.matmul(x2d, w.T, out=_reused(self, "_buf_y", (x2d.shape[0], self.out_features), w.dtype))
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        if training or self.keep_cache:
+            self.cache = x
+        if _sparse.issparse(x):  # scipy.sparse input (a first layer), multiplied as it is: mlplab.sparse
+            return _sparse.dense_forward(x, self.weight.data, self.bias.data)
+        return x @ self.weight.data.T + self.bias.data
+
+    def backward(self, dy):
+        x = self.cached()
+        dy2 = dy.reshape(-1, self.out_features)                      # (N, M)
+        if _sparse.issparse(x):  # dW = (xᵀ dy)ᵀ, see mlplab.sparse
+            self.weight.grad = _sparse.dense_weight_grad(x, dy2, np.empty_like(self.weight.data))
         else:
-            y = x2d @ w.T
-        y += self.bias.data
-        return y if x.ndim == 2 else y.reshape(*x.shape[:-1], self.out_features)
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dy2d = self._parameter_gradients(dy)
-        w = self.weight.data
-        if dy2d.dtype == w.dtype:  # dx = dy W into this layer's reused array
-            dx = np.matmul(dy2d, w, out=_reused(self, "_buf_dx", (dy2d.shape[0], self.in_features), w.dtype))
-        else:
-            dx = dy2d @ w
-        return dx if len(self._x_shape) == 2 else dx.reshape(self._x_shape)
-
-    def backward_parameters(self, dy: np.ndarray) -> None:
-        """``dW`` and ``db`` only: the first layer's ``dx = dy W`` is not needed for training."""
-        self._parameter_gradients(dy)
-
-    def _parameter_gradients(self, dy: np.ndarray) -> np.ndarray:
-        """``dW = dyᵀ x`` and ``db = Σ_n dy_n``, written into ``.grad``; returns ``dy`` as ``(N, M)``."""
-        if self._x2d is None:
-            raise RuntimeError("Dense.backward called before forward")
-        dy2d = dy if dy.ndim == 2 else dy.reshape(-1, self.out_features)
-        np.matmul(dy2d.T, self._x2d, out=self.weight.grad)
-        # Σ_n dy_n as the product 1ᵀ dy: a NumPy sum over the rows is 3-4x slower at these sizes
-        ones = _reused(self, "_buf_ones", (dy2d.shape[0],), dy2d.dtype, fill=1)
-        np.matmul(ones, dy2d, out=self.bias.grad)
-        return dy2d
+            self.weight.grad = dy2.T @ x.reshape(-1, self.in_features)  # x as (N, D): leading axes flattened
+        self.bias.grad = dy2.sum(axis=0)
+        return dy @ self.weight.data
 
     def parameters(self) -> list[Parameter]:
         return [self.weight, self.bias]
@@ -176,7 +168,7 @@ class Dense(Layer):
 
 
 class Identity(Layer):
-    """``y = x``; used as the output "activation" of regressors."""
+    """``y = x``; ``dx = dy``. Used as the output "activation" of regressors."""
 
     def forward(self, x, training=False):
         return x
@@ -189,60 +181,40 @@ class Sigmoid(Layer):
     """``y = σ(x) = 1 / (1 + e^{-x})`` (stable, see :func:`mlplab.functional.sigmoid`); ``dx = dy · y (1 - y)``."""
 
     def forward(self, x, training=False):
-        out = _reused(self, "_buf_y", x.shape, x.dtype) if training and x.dtype.kind == "f" else None
-        self._y = F.sigmoid(x, out=out)
-        return self._y
+        y = F.sigmoid(x)
+        if training or self.keep_cache:
+            self.cache = y
+        return y
 
     def backward(self, dy):
-        y = self._y
-        dx = _reused(self, "_buf_dx", y.shape, y.dtype) if dy.dtype == y.dtype else np.empty_like(dy)
-        np.subtract(1.0, y, out=dx)  # dx = (1 - y) · y · dy, in three passes over one array
-        dx *= y
-        dx *= dy
-        return dx
+        y = self.cached()
+        return dy * y * (1 - y)
 
 
 class Tanh(Layer):
     """``y = tanh(x)``; ``dx = dy · (1 - y²)``."""
 
     def forward(self, x, training=False):
-        out = _reused(self, "_buf_y", x.shape, x.dtype) if training and x.dtype.kind == "f" else None
-        self._y = np.tanh(x, out=out)
-        return self._y
+        y = np.tanh(x)
+        if training or self.keep_cache:
+            self.cache = y
+        return y
 
     def backward(self, dy):
-        y = self._y
-        dx = _reused(self, "_buf_dx", y.shape, y.dtype) if dy.dtype == y.dtype else np.empty_like(dy)
-        np.multiply(y, y, out=dx)  # dx = (1 - y²) · dy, in three passes over one array
-        np.subtract(1.0, dx, out=dx)
-        dx *= dy
-        return dx
+        y = self.cached()
+        return dy * (1 - y * y)
 
 
 class ReLU(Layer):
-    """``y = max(x, 0)``; ``dx = dy · [x > 0]``, computed as ``dy · [y > 0]`` (the same set) from
-    the output the layer keeps."""
+    """``y = max(x, 0)``; ``dx = dy · [x > 0]``."""
 
     def forward(self, x, training=False):
-        if training and x.dtype.kind == "f":
-            # max(x, 0) against an array of zeros: NumPy's maximum with a scalar 0 takes a loop
-            # that is 3x slower than with an array operand
-            zeros = _reused(self, "_buf_zeros", x.shape, x.dtype, fill=0)
-            self._y = np.maximum(x, zeros, out=_reused(self, "_buf_y", x.shape, x.dtype))
-        else:
-            self._y = np.maximum(x, 0)
-        return self._y
+        if training or self.keep_cache:
+            self.cache = x > 0
+        return np.maximum(x, 0)
 
     def backward(self, dy):
-        y = self._y
-        mask = np.greater(y, 0, out=_reused(self, "_buf_mask", y.shape, np.bool_))
-        if dy.dtype != y.dtype:
-            return dy * mask
-        # [y > 0] as 0.0/1.0 in the gradient's dtype, then one float multiply: faster than
-        # multiplying by the boolean mask, which NumPy casts element by element
-        mask01 = _reused(self, "_buf_mask01", y.shape, y.dtype)
-        np.copyto(mask01, mask)
-        return np.multiply(dy, mask01, out=_reused(self, "_buf_dx", y.shape, y.dtype))
+        return dy * self.cached()
 
 
 class LeakyReLU(Layer):
@@ -254,28 +226,16 @@ class LeakyReLU(Layer):
         self.slope = float(slope)
 
     def forward(self, x, training=False):
-        self._mask = x > 0
-        return np.where(self._mask, x, x * np.asarray(self.slope, dtype=x.dtype))
+        positive = x > 0
+        if training or self.keep_cache:
+            self.cache = positive
+        return np.where(positive, x, self.slope * x)
 
     def backward(self, dy):
-        return np.where(self._mask, dy, dy * np.asarray(self.slope, dtype=dy.dtype))
+        return np.where(self.cached(), dy, self.slope * dy)
 
     def config(self):
         return {"slope": self.slope}
-
-
-def _normalize_backward(dy, xhat, gamma, inv_std, axis):
-    """Gradient through ``y = γ x̂ + β`` with ``x̂ = (x - μ) / √(σ² + ε)``, statistics taken over ``axis``
-    of size ``n``::
-
-        dx̂ = dy γ
-        dx = (1 / n) · inv_std · (n dx̂ - Σ dx̂ - x̂ Σ (dx̂ x̂))
-    """
-    n = xhat.shape[axis]
-    dxhat = dy * gamma
-    sum_dxhat = np.sum(dxhat, axis=axis, keepdims=True)
-    sum_dxhat_xhat = np.sum(dxhat * xhat, axis=axis, keepdims=True)
-    return (inv_std / n) * (n * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
 
 
 class BatchNorm(Layer):
@@ -288,6 +248,12 @@ class BatchNorm(Layer):
         running_var  ← (1 - m) running_var  + m σ² N / (N - 1)     (unbiased, as PyTorch)
 
     Evaluation uses ``running_mean`` and ``running_var`` instead of the batch statistics.
+    Backward, with ``dx̂ = dy γ`` and sums over the batch::
+
+        dγ = Σ dy x̂,   dβ = Σ dy
+        dx = (1 / N) / √(σ² + ε) · (N dx̂ - Σ dx̂ - x̂ Σ dx̂ x̂)     (training: μ, σ² depend on x)
+        dx = dx̂ / √(σ² + ε)                                    (evaluation: constants)
+
     Shapes: ``x, y (N, D)``; ``γ, β, running_mean, running_var (D,)``.
     """
 
@@ -306,29 +272,29 @@ class BatchNorm(Layer):
     def forward(self, x, training=False):
         if x.ndim != 2 or x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm expects input of shape (N, {self.num_features}), got {x.shape}")
-        self._training = training
         if training:
-            n = x.shape[0]
-            mu = x.mean(axis=0)
-            xc = x - mu
-            var = np.mean(xc * xc, axis=0)
-            self._inv_std = 1.0 / np.sqrt(var + self.eps)
-            self._xhat = xc * self._inv_std
-            m = self.momentum
+            n, m = x.shape[0], self.momentum
+            mu, var = x.mean(axis=0), x.var(axis=0)
             unbiased = var * (n / (n - 1)) if n > 1 else var
-            self.running_mean = ((1 - m) * self.running_mean + m * mu).astype(x.dtype, copy=False)
-            self.running_var = ((1 - m) * self.running_var + m * unbiased).astype(x.dtype, copy=False)
+            self.running_mean = ((1 - m) * self.running_mean + m * mu).astype(x.dtype)
+            self.running_var = ((1 - m) * self.running_var + m * unbiased).astype(x.dtype)
         else:
-            self._inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
-            self._xhat = (x - self.running_mean) * self._inv_std
-        return self._xhat * self.gamma.data + self.beta.data
+            mu, var = self.running_mean, self.running_var
+        inv_std = 1 / np.sqrt(var + self.eps)
+        xhat = (x - mu) * inv_std
+        if training or self.keep_cache:
+            self.cache = (xhat, inv_std, training)
+        return self.gamma.data * xhat + self.beta.data
 
     def backward(self, dy):
-        np.sum(dy, axis=0, out=self.beta.grad)
-        np.sum(dy * self._xhat, axis=0, out=self.gamma.grad)
-        if not self._training:  # statistics were constants
-            return dy * (self.gamma.data * self._inv_std)
-        return _normalize_backward(dy, self._xhat, self.gamma.data, self._inv_std, axis=0)
+        xhat, inv_std, training = self.cached()
+        self.gamma.grad = np.sum(dy * xhat, axis=0)
+        self.beta.grad = np.sum(dy, axis=0)
+        dxhat = dy * self.gamma.data
+        if not training:
+            return dxhat * inv_std
+        n = dy.shape[0]
+        return inv_std / n * (n * dxhat - dxhat.sum(axis=0) - xhat * np.sum(dxhat * xhat, axis=0))
 
     def parameters(self):
         return [self.gamma, self.beta]
@@ -347,7 +313,13 @@ class LayerNorm(Layer):
 
         x̂ = (x - μ) / √(σ² + ε),   y = γ x̂ + β
 
-    The same computation in training and evaluation. Shapes: ``x, y (..., D)``; ``γ, β (D,)``.
+    The same computation in training and evaluation. Backward, with ``dx̂ = dy γ``, sums over the
+    features for ``dx`` and over every other axis for ``dγ, dβ``::
+
+        dγ = Σ dy x̂,   dβ = Σ dy
+        dx = (1 / D) / √(σ² + ε) · (D dx̂ - Σ dx̂ - x̂ Σ dx̂ x̂)
+
+    Shapes: ``x, y (..., D)``; ``γ, β (D,)``.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, dtype=np.float32) -> None:
@@ -360,18 +332,22 @@ class LayerNorm(Layer):
     def forward(self, x, training=False):
         if x.shape[-1] != self.num_features:
             raise ValueError(f"LayerNorm expects {self.num_features} features, got input of shape {x.shape}")
-        mu = x.mean(axis=-1, keepdims=True)
-        xc = x - mu
-        var = np.mean(xc * xc, axis=-1, keepdims=True)
-        self._inv_std = 1.0 / np.sqrt(var + self.eps)
-        self._xhat = xc * self._inv_std
-        return self._xhat * self.gamma.data + self.beta.data
+        mu, var = x.mean(axis=-1, keepdims=True), x.var(axis=-1, keepdims=True)
+        inv_std = 1 / np.sqrt(var + self.eps)
+        xhat = (x - mu) * inv_std
+        if training or self.keep_cache:
+            self.cache = (xhat, inv_std)
+        return self.gamma.data * xhat + self.beta.data
 
     def backward(self, dy):
-        lead = tuple(range(dy.ndim - 1))
-        np.sum(dy, axis=lead, out=self.beta.grad)
-        np.sum(dy * self._xhat, axis=lead, out=self.gamma.grad)
-        return _normalize_backward(dy, self._xhat, self.gamma.data, self._inv_std, axis=-1)
+        xhat, inv_std = self.cached()
+        batch_axes = tuple(range(dy.ndim - 1))
+        self.gamma.grad = np.sum(dy * xhat, axis=batch_axes)
+        self.beta.grad = np.sum(dy, axis=batch_axes)
+        dxhat = dy * self.gamma.data
+        d = dy.shape[-1]
+        return inv_std / d * (d * dxhat - dxhat.sum(axis=-1, keepdims=True)
+                              - xhat * np.sum(dxhat * xhat, axis=-1, keepdims=True))
 
     def parameters(self):
         return [self.gamma, self.beta]
@@ -381,8 +357,9 @@ class LayerNorm(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training ``y = x · mask / (1 - p)`` with ``mask ~ Bernoulli(1 - p)``;
-    in evaluation ``y = x``. ``p`` is the probability of *dropping* a unit.
+    """Inverted dropout: in training ``y = x · mask`` with ``mask = Bernoulli(1 - p) / (1 - p)``;
+    in evaluation ``y = x``. ``p`` is the probability of *dropping* a unit. ``dx = dy · mask``
+    (``dx = dy`` in evaluation).
 
     Masks come from the layer's own seeded ``Generator``. Set ``reuse_mask = True`` to keep the
     last mask (used by gradient checks, where the function must stay fixed).
@@ -394,19 +371,21 @@ class Dropout(Layer):
         self.p = float(p)
         self.rng = as_generator(rng)
         self.reuse_mask = False
-        self._mask: np.ndarray | None = None
+        self.mask: np.ndarray | None = None
 
     def forward(self, x, training=False):
-        self._training = training and self.p > 0
-        if not self._training:
-            return x
-        if not (self.reuse_mask and self._mask is not None and self._mask.shape == x.shape):
-            keep = self.rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= self.p
-            self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * self._mask
+        if training and self.p > 0:
+            if not (self.reuse_mask and self.mask is not None and self.mask.shape == x.shape):
+                keep = self.rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= self.p
+                self.mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
+            self.cache = self.mask
+            return x * self.mask
+        if training or self.keep_cache:
+            self.cache = 1.0  # y = x: a mask of ones
+        return x
 
     def backward(self, dy):
-        return dy * self._mask if self._training else dy
+        return dy * self.cached()
 
     def config(self):
         return {"p": self.p}
@@ -414,7 +393,7 @@ class Dropout(Layer):
 
 class _Scaler(Layer):
     """Shared frame of the frozen preprocessing layers: ``y = (x - shift) / scale``, fitted once with
-    :meth:`fit` on training data, never trained, saved with the model."""
+    :meth:`fit` on training data, never trained, saved with the model; ``dx = dy / scale``."""
 
     def __init__(self, shift=None, scale=None, dtype=np.float32) -> None:
         dtype = resolve_dtype(dtype)
@@ -443,11 +422,10 @@ class _Scaler(Layer):
                                "(Trainer.fit does this for you)")
         if x.shape[-1] != self.shift.shape[0]:
             raise ValueError(f"{type(self).__name__} was fitted on {self.shift.shape[0]} features, got {x.shape[-1]}")
-        self._inv_scale = (1.0 / self.scale).astype(x.dtype)
-        return (x - self.shift.astype(x.dtype, copy=False)) * self._inv_scale
+        return (x - self.shift.astype(x.dtype)) / self.scale.astype(x.dtype)
 
     def backward(self, dy):
-        return dy * self._inv_scale
+        return dy / self.scale.astype(dy.dtype)
 
     def buffers(self):
         return {} if not self.fitted else {"shift": self.shift, "scale": self.scale}

@@ -1,4 +1,8 @@
-"""Losses: ``forward(scores, y) -> float`` and ``backward() -> dscores``.
+"""Losses, the reference tier: ``forward(scores, y) -> float`` and ``backward() -> dscores``, each the
+formula in its docstring (the fast tier's SoftmaxCrossEntropy is in :mod:`mlplab.fast`; the Trainer
+runs a loss in its model's tier).
+
+``forward`` keeps in ``self.cache`` what ``backward`` needs; ``backward`` uses the last ``forward``.
 
 ``reduction="mean"`` divides the batch total by the batch size ``N`` (the gradient too);
 ``reduction="sum"`` keeps the total, as labs that sum the batch gradient do.
@@ -17,6 +21,12 @@ __all__ = ["Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredErro
 
 
 class Loss:
+    """Base class: ``reduction``, per-sample weights, and ``cache`` (what ``forward`` kept for ``backward``)."""
+
+    #: which tier the class belongs to: "reference" here, "fast" in :mod:`mlplab.fast`
+    tier = "reference"
+    cache = None
+
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = check_choice(reduction, {"mean", "sum"}, "reduction")
 
@@ -48,6 +58,12 @@ class Loss:
     def forward(self, scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         raise NotImplementedError
 
+    def cached(self):
+        """``self.cache``, or a RuntimeError saying that ``backward`` needs a ``forward`` first."""
+        if self.cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward needs a forward(scores, y) first")
+        return self.cache
+
     def backward(self) -> np.ndarray:
         raise NotImplementedError
 
@@ -67,12 +83,9 @@ class SoftmaxCrossEntropy(Loss):
         L = Σ_n -Σ_j t_nj log p_nj        (÷ N for reduction="mean")
         ∂L/∂s = p - t                     (÷ N for reduction="mean")
 
-    ``log p`` is computed as a log-softmax so the loss stays finite for any finite scores::
-
-        log p_nj = (s_nj - m_n) - log Σ_k exp(s_nk - m_n),    m_n = max_k s_nk
-
-    and ``p = exp(s - m) / Σ_k exp(s_k - m)`` for the gradient.
-    Shapes: ``scores (N, C)``; ``y (N,)`` integers in ``[0, C)`` or ``(N, C)`` rows.
+    ``log p`` is computed as a log-softmax (:func:`mlplab.functional.log_softmax`), so the loss stays
+    finite for any finite scores. Shapes: ``scores (N, C)``; ``y (N,)`` integers in ``[0, C)`` or
+    ``(N, C)`` rows.
 
     ``label_smoothing=ε`` replaces the targets by ``t' = (1 - ε) t + ε / C`` (Szegedy et al. 2016), as
     ``torch.nn.CrossEntropyLoss(label_smoothing=ε)``; the gradient is then ``p - t'``.
@@ -85,7 +98,25 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
 
+    def config(self) -> dict:
+        return {**super().config(), "label_smoothing": self.label_smoothing}
+
     def forward(self, scores, y, sample_weight=None):
+        scores, y = self.check_targets(scores, y)
+        t = F.one_hot(y, scores.shape[1], dtype=scores.dtype) if y.ndim == 1 else y
+        log_p = F.log_softmax(scores)
+        per_sample = -np.sum(t * log_p, axis=1)
+        self._weights(sample_weight, scores.shape[0], scores.dtype)
+        self.cache = (np.exp(log_p), t)
+        return self._weighted_total(per_sample)
+
+    def backward(self):
+        p, t = self.cached()
+        return self._scale_grad(p - t)
+
+    def check_targets(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
+        """``scores`` and ``y`` as arrays, or a ValueError that says what is wrong with their shapes or labels.
+        With ``label_smoothing`` the targets come back as the smoothed rows ``t'`` (both tiers use them)."""
         scores = np.asarray(scores)
         if scores.ndim != 2:
             raise ValueError(f"scores must have shape (N, C), got {scores.shape}")
@@ -96,62 +127,19 @@ class SoftmaxCrossEntropy(Loss):
         if y.ndim == 1:
             if y.dtype.kind not in "iu":
                 raise ValueError(f"integer class labels expected, got dtype {y.dtype}")
-            if n and _outside(y, c):
+            if n and self._labels_outside(y, c):
                 raise ValueError(f"labels must lie in [0, {c}) for {c} output scores; got {y.min()}..{y.max()}")
         elif y.shape != scores.shape:
             raise ValueError(f"labels must be (N,) integers or (N, {c}) rows, got shape {y.shape}")
-        if self.label_smoothing:  # t' = (1 - ε) t + ε / C, then the probability-row formula
+        if getattr(self, "label_smoothing", 0.0):  # t' = (1 - ε) t + ε / C
             t = F.one_hot(y, c, dtype=scores.dtype) if y.ndim == 1 else y
             y = (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / c)
-        row_start, ones = _constants(self, n, c, scores.dtype)     # flat index of (n, 0); 1 (C,)
-        m = np.take(scores.reshape(-1), row_start + np.argmax(scores, axis=1))  # see _row_max_note
-        shifted = scores - m[:, None]                              # s - m
-        if y.ndim == 1:
-            self._label_index = row_start + y                      # flat index of (n, y_n)
-            label_shifted = np.take(shifted.reshape(-1), self._label_index)
-            self._e = np.exp(shifted, out=shifted)                 # exp(s - m)
-        else:
-            self._e = np.exp(shifted)
-        self._sum_e = self._e @ ones                               # Σ_k exp(s_k - m); see _row_sum_note
-        log_sum = np.log(self._sum_e)
-        if y.ndim == 1:
-            per_sample = np.subtract(log_sum, label_shifted, out=log_sum)  # -log p_{n, y_n}
-        else:
-            per_sample = -np.sum(y * (shifted - log_sum[:, None]), axis=1)
-        self._weights(sample_weight, n, scores.dtype)
-        self._y = y
-        return self._weighted_total(per_sample)
+        return scores, y
 
-    def backward(self):
-        grad = np.divide(self._e, self._sum_e[:, None])            # p
-        if self._y.ndim == 1:
-            grad.reshape(-1)[self._label_index] -= 1               # p - e_y
-        else:
-            grad -= self._y
-        return self._scale_grad(grad)
-
-
-# _row_max_note: the row maxima m_n = max_k s_nk are read at argmax_k s_nk. For a short last axis
-# (10 classes) NumPy's argmax is several times faster than its max reduction, which loops row by row.
-# _row_sum_note: the row sums Σ_k e_nk are the product e·1, one BLAS call; NumPy's sum over a short
-# last axis is several times slower for the same reason.
-
-
-def _constants(loss: Loss, n: int, c: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """``arange(0, n c, c)`` and ``ones(c)``, kept on ``loss`` from one mini-batch to the next."""
-    key = (n, c, dtype)
-    if loss.__dict__.get("_constants_key") != key:
-        loss._constants_key = key
-        loss._constants = (np.arange(0, n * c, c), np.ones(c, dtype=dtype))
-    return loss._constants
-
-
-def _outside(y: np.ndarray, c: int) -> bool:
-    """Whether any integer label lies outside ``[0, c)``. For int64 labels one reduction does it:
-    seen as unsigned, a negative label is larger than any valid one."""
-    if y.dtype == np.int64:
-        return bool(np.maximum.reduce(y.view(np.uint64)) >= c)
-    return bool(y.min() < 0 or y.max() >= c)
+    @staticmethod
+    def _labels_outside(y: np.ndarray, c: int) -> bool:
+        """Whether any integer label lies outside ``[0, c)``."""
+        return bool(y.min() < 0 or y.max() >= c)
 
 
 class BinaryCrossEntropy(Loss):
@@ -177,11 +165,12 @@ class BinaryCrossEntropy(Loss):
         softplus = np.maximum(scores, 0) + np.log1p(np.exp(-np.abs(scores)))
         per_sample = np.sum(softplus - y * scores, axis=tuple(range(1, scores.ndim)))
         self._weights(sample_weight, scores.shape[0], scores.dtype)
-        self._p, self._y = F.sigmoid(scores), y
+        self.cache = (F.sigmoid(scores), y)
         return self._weighted_total(per_sample)
 
     def backward(self):
-        return self._scale_grad(self._p - self._y)
+        p, y = self.cached()
+        return self._scale_grad(p - y)
 
 
 class MeanSquaredError(Loss):
@@ -197,16 +186,17 @@ class MeanSquaredError(Loss):
                 y = y[:, None]
             else:
                 raise ValueError(f"targets must have the shape of the scores {scores.shape}, got {y.shape}")
-        self._diff = scores - y
+        diff = scores - y
         n = scores.shape[0]
         self._weights(sample_weight, n, scores.dtype)
         if self.reduction == "mean":
             self._div *= scores.size // max(n, 1)
-        per_sample = np.sum(self._diff * self._diff, axis=tuple(range(1, scores.ndim)))
+        per_sample = np.sum(diff * diff, axis=tuple(range(1, scores.ndim)))
+        self.cache = diff
         return self._weighted_total(per_sample)
 
     def backward(self):
-        return self._scale_grad(2.0 * self._diff)
+        return self._scale_grad(2.0 * self.cached())
 
 
 LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,

@@ -1,17 +1,19 @@
 """Sequential models and the ``mlp`` builder."""
 from __future__ import annotations
 
-import numbers
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import functional as F
-from ._validation import as_generator, check_array, check_choice, resolve_dtype
+from . import sparse as _sparse
+from ._validation import (as_generator, check_array, check_choice, check_layer_sizes, check_positive_int,
+                          resolve_dtype)
 from .init import default_init
 from .layers import (BatchNorm, Dense, Dropout, Identity, Layer, LayerNorm, LeakyReLU, MinMaxScale, ReLU,
                      Sigmoid, Standardize, Tanh, _Scaler)
-from .parameter import Parameter
+from .fast import has_tiers, to_tier
+from .parameter import FlatParameters, Parameter
 
 __all__ = ["Sequential", "mlp", "ACTIVATIONS", "NORMS", "SCALERS"]
 
@@ -26,51 +28,77 @@ class Sequential:
 
     The last layer's output are the *scores* (logits); :meth:`predict_proba` applies softmax.
 
-    **Returned arrays.** ``forward(x, training=False)`` (and ``predict``, ``predict_proba``,
-    ``decision_function``) always return new arrays. ``forward(x, training=True)`` and ``backward``
-    return arrays that the layers reuse for speed: they stay valid until the next
-    ``forward(..., training=True)`` / ``backward`` call; copy them to keep them.
+    **Tiers.** ``tier="fast"`` (the default) switches the layers that have a fast version (Dense,
+    Sigmoid, Tanh, ReLU) to their :mod:`mlplab.fast` class; ``tier="reference"`` switches them to the
+    plain classes of :mod:`mlplab.layers`, whose code is the formula in the docstring (for teaching,
+    gradient checks and debugging). Both compute the same numbers; :meth:`to_tier` switches a model
+    in place, keeping its parameters (and any optimizer built on them). A Trainer runs its loss in the
+    model's tier.
 
-    **Contiguous parameter storage.** The constructor (and :meth:`astype`) moves the values of all
-    Parameters into one flat array, and their gradients into another; each ``p.data`` and ``p.grad``
-    becomes a view of its piece, with the same shape, dtype and values. An optimizer then updates
-    every parameter with one NumPy call per line of its formula instead of one per Parameter (see
-    :mod:`mlplab.optim`). Change parameters in place (``p.data[...] = w``), as :meth:`set_state` and
-    :mod:`mlplab.io` do; an array assigned to ``p.data`` works too, it is just updated on its own.
+    **Returned arrays.** ``forward(x, training=False)`` (and ``predict``, ``predict_proba``,
+    ``decision_function``) always return new arrays and leave what the layers keep for ``backward``
+    as it was. In the fast tier, ``forward(x, training=True)`` and ``backward`` return arrays that
+    the layers reuse: they stay valid until the next ``forward(..., training=True)`` / ``backward``
+    call; copy them to keep them.
+
+    **Flat parameter storage.** The model keeps the values of all its Parameters in one flat array
+    and their gradients in another (a :class:`mlplab.parameter.FlatParameters`, which
+    :meth:`parameters` returns); each ``p.data`` and ``p.grad`` is a view of its piece, with its usual
+    shape. An optimizer built on ``model.parameters()`` then updates every value with one NumPy call
+    per line of its formula (see :mod:`mlplab.optim`). ``p.data[...] = w`` and ``p.data = w`` both
+    copy ``w`` into the storage (``w`` must have the parameter's shape); :meth:`astype` converts the
+    whole storage. (Parameters of different dtypes, from layers of your own, cannot share one array:
+    they then stay as they are, and optimizers update them one by one.)
     """
 
-    def __init__(self, layers: Iterable[Layer]) -> None:
+    def __init__(self, layers: Iterable[Layer], tier: str = "fast") -> None:
         self.layers = list(layers)
         if not self.layers:
             raise ValueError("Sequential needs at least one layer")
         for layer in self.layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential takes mlplab layers, got {type(layer).__name__}")
-        self._pack_parameters()
+        self.to_tier(tier)
+        self._flat: FlatParameters | None = None
+        self._store(self._layer_parameters())
 
-    def _pack_parameters(self) -> None:
-        """Contiguous parameter storage (see the class docstring): copy every Parameter's ``data``
-        into one flat array and its ``grad`` into another, and make them views of their pieces.
-        Nothing happens if the parameters have different dtypes."""
-        params = list({id(p): p for p in self.parameters()}.values())  # each Parameter once
-        if not params or len({p.data.dtype for p in params}) != 1:
-            return
-        dtype = params[0].data.dtype
-        n = sum(p.data.size for p in params)
-        data, grad = np.empty(n, dtype), np.empty(n, dtype)
-        start = 0
-        for p in params:
-            stop = start + p.data.size
-            data[start:stop] = p.data.reshape(-1)
-            grad[start:stop] = np.asarray(p.grad, dtype=dtype).reshape(-1)
-            p.data = data[start:stop].reshape(p.data.shape)
-            p.grad = grad[start:stop].reshape(p.data.shape)
-            start = stop
+    def _layer_parameters(self) -> list[Parameter]:
+        return list({id(p): p for layer in self.layers for p in layer.parameters()}.values())
+
+    def _store(self, params: list[Parameter]) -> FlatParameters | list[Parameter]:
+        """Store ``params`` flat (the old storage, if any, is released). Parameters of different dtypes
+        (layers of your own mixed with others) cannot share one array: they stay as they are."""
+        if self._flat is not None:
+            self._flat.release()
+        if len({p.data.dtype for p in params}) > 1:
+            self._flat = None
+            return params
+        self._flat = FlatParameters(params)
+        return self._flat
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_flat"}
 
     def __setstate__(self, state: dict) -> None:
-        # pickle and deepcopy copy each parameter on its own; pack them again
+        # pickle and deepcopy copy each parameter on its own; store them flat again
         self.__dict__.update(state)
-        self._pack_parameters()
+        self._flat = None
+        self._store(self._layer_parameters())
+
+    # ------------------------------------------------------------------ tiers
+    @property
+    def tier(self) -> str:
+        """``"fast"`` or ``"reference"``: the tier of the layers that have both versions (``"mixed"``
+        if they differ; ``"fast"`` if no layer has two versions, since then both are the same)."""
+        tiers = {layer.tier for layer in self.layers if has_tiers(layer)}
+        return "mixed" if len(tiers) > 1 else (tiers.pop() if tiers else "fast")
+
+    def to_tier(self, tier: str) -> "Sequential":
+        """Switch every layer that has two versions to ``tier`` (``"fast"`` or ``"reference"``) in place,
+        keeping parameters, buffers and settings; returns self. See :mod:`mlplab.fast`."""
+        for layer in self.layers:
+            to_tier(layer, tier)
+        return self
 
     # ------------------------------------------------------------------ core
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -102,8 +130,14 @@ class Sequential:
         layers[first].backward_parameters(dy)
         return None
 
-    def parameters(self) -> list[Parameter]:
-        return [p for layer in self.layers for p in layer.parameters()]
+    def parameters(self) -> FlatParameters | list[Parameter]:
+        """Every Parameter of every layer, in order (each once), as the model's flat storage: a sequence
+        of Parameters with the flat arrays ``data`` and ``grad`` (stored anew if the layers changed; a
+        plain list if the parameters have different dtypes)."""
+        params = self._layer_parameters()
+        if self._flat is not None and self._flat.holds(params):
+            return self._flat
+        return self._store(params)
 
     def _first_trainable(self) -> int | None:
         """Index of the first layer with parameters (remembered while the layer list stays the same)."""
@@ -144,9 +178,12 @@ class Sequential:
         return None
 
     def astype(self, dtype) -> "Sequential":
+        """Convert every parameter and buffer to ``dtype`` (``"float32"`` or ``"float64"``) in place; returns self."""
+        if self._flat is not None:
+            self._flat.release()
         for layer in self.layers:
             layer.astype(dtype)
-        self._pack_parameters()
+        self._store(self._layer_parameters())
         return self
 
     def fit_scalers(self, X: np.ndarray) -> "Sequential":
@@ -178,29 +215,17 @@ class Sequential:
 
     # ------------------------------------------------------------------ prediction
     def _check_input(self, X) -> np.ndarray:
+        if _sparse.issparse(X):  # CSR rows, multiplied by the first Dense layer as they are
+            _sparse.check_model(self)
+            return _sparse.check_sparse(X, "X", dtype=self.dtype, n_features=self.n_features_in)
         return check_array(X, "X", dtype=self.dtype, n_features=self.n_features_in)
 
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Scores ``(N, C)`` in evaluation mode, computed in chunks of ``batch_size`` rows."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X = self._check_input(X)
-        return np.concatenate([self._forward_keeping_caches(X[i:i + batch_size])
+        return np.concatenate([self.forward(X[i:i + batch_size], training=False)
                                for i in range(0, X.shape[0], batch_size)], axis=0)
-
-    def _forward_keeping_caches(self, x: np.ndarray) -> np.ndarray:
-        """Evaluation-mode forward that leaves what each layer cached for ``backward`` as it was.
-
-        A hand-written loop may predict (to print an accuracy, say) between a training forward and
-        its backward; without this the prediction would overwrite the cached inputs and the
-        backward would fail on a shape mismatch or, worse, compute wrong gradients.
-        """
-        saved = [{k: v for k, v in vars(layer).items() if k.startswith("_")} for layer in self.layers]
-        try:
-            for layer in self.layers:
-                x = layer.forward(x, training=False)
-        finally:
-            for layer, cache in zip(self.layers, saved):
-                vars(layer).update(cache)
-        return x
 
     def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
         """Class probabilities ``softmax(scores)``, shape ``(N, C)``."""
@@ -221,10 +246,85 @@ class Sequential:
         inner = ",\n  ".join(repr(l) for l in self.layers)
         return f"Sequential([\n  {inner}\n])"
 
+    def _summary_rows(self) -> list[tuple[str, str, int]]:
+        """``(layer, output shape, parameter count)`` per layer; ``N`` is the batch size."""
+        width = self.n_features_in
+        rows = []
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                name, width = f"Dense({layer.in_features} → {layer.out_features})", layer.out_features
+            elif isinstance(layer, _Scaler):
+                name = f"{type(layer).__name__}({'fitted' if layer.fitted else 'not fitted yet'})"
+            elif isinstance(layer, (BatchNorm, LayerNorm)):
+                name = f"{type(layer).__name__}({layer.num_features})"
+            else:
+                name = repr(layer)
+                if len(name) > 40:
+                    name = type(layer).__name__
+            rows.append((name, f"(N, {'?' if width is None else width})",
+                         int(sum(p.data.size for p in layer.parameters()))))
+        return rows
+
+    def summary(self, print_fn=print) -> "ModelSummary":
+        """A table of the layers: each layer, its output shape (``N`` = batch size), its number of
+        parameters, then the total and the memory the parameter values take (their dtype's bytes; the
+        gradients take as much again, an optimizer's state one or two times more).
+
+        Prints the table with ``print_fn`` (``None``: do not print) and returns it: a ``str`` whose
+        ``rows``, ``total_parameters`` and ``parameter_bytes`` hold the numbers."""
+        rows = self._summary_rows()
+        total = self.n_parameters()
+        nbytes = int(sum(p.data.nbytes for p in {id(p): p for p in self.parameters()}.values()))
+        head = ("#", "layer", "output shape", "parameters")
+        body = [(str(i), n, shape, f"{count:,}") for i, (n, shape, count) in enumerate(rows)]
+        w = [max(len(r[c]) for r in [head, *body]) for c in range(4)]
+        line = lambda r: f"{r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:>{w[3]}}"
+        rule = "-" * len(line(head))
+        text = "\n".join([line(head), rule, *map(line, body), rule,
+                          f"total: {total:,} parameters, {_format_bytes(nbytes)} ({self.dtype})"])
+        out = ModelSummary(text)
+        out.rows, out.total_parameters, out.parameter_bytes = rows, total, nbytes
+        if print_fn is not None:
+            print_fn(text)
+        return out
+
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` table as HTML, for Jupyter."""
+        import html
+
+        body = "".join(f"<tr><td>{i}</td><td style='text-align:left'>{html.escape(n)}</td><td>{s}</td>"
+                       f"<td>{c:,}</td></tr>" for i, (n, s, c) in enumerate(self._summary_rows()))
+        nbytes = int(sum(p.data.nbytes for p in {id(p): p for p in self.parameters()}.values()))
+        return ("<table><thead><tr><th>#</th><th>layer</th><th>output shape</th><th>parameters</th></tr></thead>"
+                f"<tbody>{body}</tbody></table><p><b>Sequential</b>: {self.n_parameters():,} parameters, "
+                f"{_format_bytes(nbytes)} ({self.dtype})</p>")
+
+
+class ModelSummary(str):
+    """What :meth:`Sequential.summary` returns: the table as a string, with ``rows`` (layer, output
+    shape, parameters), ``total_parameters`` and ``parameter_bytes``. Its ``repr`` is one line, so a
+    notebook cell ending in ``model.summary()`` does not show the printed table twice."""
+
+    rows: list
+    total_parameters: int
+    parameter_bytes: int
+
+    def __repr__(self) -> str:
+        return (f"<model summary: {len(self.rows)} layers, {self.total_parameters:,} parameters, "
+                f"{_format_bytes(self.parameter_bytes)}>")
+
+
+def _format_bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
 
 def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", norm: str | None = None,
         dropout: float = 0.0, init=None, scaler: str | None = None, leaky_slope: float = 0.01,
-        dtype="float32", seed=None) -> Sequential:
+        dtype="float32", seed=None, tier: str = "fast") -> Sequential:
     """Build a multi-layer perceptron.
 
     Each hidden layer is ``Dense → [norm] → activation → [Dropout]`` (the order of CS231n's
@@ -244,15 +344,12 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", 
     scaler : ``None``, ``"standard"`` or ``"minmax"``.
     dtype : ``"float32"`` (default) or ``"float64"``.
     seed : int, Generator or None. Weights and dropout masks all derive from it.
+    tier : ``"fast"`` (default) or ``"reference"``: which classes compute the layers (the same numbers;
+        see :class:`Sequential` and :mod:`mlplab.fast`). Switch later with ``model.to_tier(...)``.
     """
-    n_in = int(n_in)
-    n_out = int(n_out)
-    if n_in < 1 or n_out < 1:
-        raise ValueError(f"n_in and n_out must be >= 1, got {n_in} and {n_out}")
-    hidden = list(hidden)
-    if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-        raise ValueError(f"hidden layer sizes must be >= 1 and whole numbers, got {hidden}")  # 2.5 is not rounded
-    hidden = [int(h) for h in hidden]
+    n_in = check_positive_int(n_in, "n_in")
+    n_out = check_positive_int(n_out, "n_out")
+    hidden = check_layer_sizes(hidden)
     activation = check_choice(activation, ACTIVATIONS, "activation")
     if norm is not None:
         norm = check_choice(norm, NORMS, "norm")
@@ -277,4 +374,4 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: str = "relu", 
             layers.append(Dropout(dropout, rng=rng.spawn(1)[0]))
         width = h
     layers.append(Dense(width, n_out, init=init, rng=rng, dtype=dtype))
-    return Sequential(layers)
+    return Sequential(layers, tier=tier)

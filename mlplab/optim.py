@@ -12,12 +12,14 @@ Each optimizer keeps its state per Parameter in ``self.state`` (a list of dicts,
 Parameter in the order given) and can save and restore it with ``state_dict`` /
 ``load_state_dict``.
 
-**How a step runs (speed).** Every update is computed in place, with ``out=`` and one scratch
-array, so a step allocates nothing. When the Parameters lie back to back in one flat array, as
-:class:`mlplab.Sequential` stores them, the formula runs once over all of them (and the state
-arrays are views of flat arrays too) instead of once per Parameter: for small networks a step's
-time is the per-call overhead of NumPy, not arithmetic. Long arrays are updated in blocks of
-``BLOCK_SIZE`` elements so that the formula's intermediate results stay in the CPU cache. Each
+**How a step runs (speed).** The formulas below are written once, in ``_update``, as in-place NumPy
+lines with ``out=`` and one scratch array, so a step allocates nothing. They run over *blocks*:
+when the Parameters are consecutive Parameters of one :class:`mlplab.parameter.FlatParameters` (what
+``model.parameters()`` returns), one block is the whole flat array of values and gradients (and the
+state arrays are flat too, each ``self.state`` entry a view of its piece), so a step costs one NumPy
+call per formula line instead of one per Parameter; for small networks a step's time is that
+per-call overhead, not arithmetic. Otherwise each Parameter is a block. Long blocks are cut into
+pieces of ``BLOCK_SIZE`` elements so that the intermediate results stay in the CPU cache. Each
 element gets the formula of its optimizer's docstring; where the order of the operations differs
 from the formula as written, the docstring says "computed as" (the results agree up to rounding).
 """
@@ -30,7 +32,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .parameter import Parameter
+from .parameter import FlatParameters, Parameter
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "AdamW", "OPTIMIZERS",
@@ -53,22 +55,6 @@ def _check_hyper(name: str, value, low: float = 0.0, high: float | None = None, 
 BLOCK_SIZE = 1 << 17
 
 
-def _contiguous_run(arrays: list[np.ndarray]) -> np.ndarray | None:
-    """The 1-D array covering ``arrays`` if they lie back to back, in order, in one C-contiguous 1-D
-    array (as :class:`mlplab.Sequential` stores parameters and gradients); otherwise None."""
-    base = arrays[0].base
-    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
-        return None
-    origin, size = base.__array_interface__["data"][0], base.dtype.itemsize
-    start = position = arrays[0].__array_interface__["data"][0]
-    for a in arrays:
-        if (a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous
-                or a.__array_interface__["data"][0] != position):
-            return None
-        position += a.nbytes
-    return base[(start - origin) // size:(position - origin) // size]
-
-
 class _Block:
     """A piece of the parameters that one run of the update formula covers: views of the values
     (``theta``), gradients (``grad``) and state arrays, a scratch array, and whether the coupled L2
@@ -81,13 +67,23 @@ class _Block:
 
 
 class Optimizer:
-    """Base class: holds the Parameters, the learning rate ``lr`` and per-Parameter state."""
+    """Base class: holds the Parameters, the learning rate ``lr`` and per-Parameter state.
+
+    ``params`` is ``model.parameters()`` (the model's flat storage: every step is one block over it)
+    or any iterable of Parameters (a subset, Parameters of your own: one block per Parameter unless
+    they are consecutive Parameters of one flat storage). The results are the same either way.
+    """
 
     #: names of the per-parameter state arrays, in the order they are saved
     state_names: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0,
                  decay_all: bool = False) -> None:
+        if callable(getattr(params, "parameters", None)) or isinstance(params, Parameter) or callable(params):
+            what = ("a method: call it, model.parameters()" if callable(params) and not hasattr(params, "parameters")
+                    else f"a {type(params).__name__}")
+            raise TypeError(f"{type(self).__name__} expects the model's parameters, got {what}; write "
+                            f"{type(self).__name__}(model.parameters())")
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list; pass model.parameters()")
@@ -125,37 +121,43 @@ class Optimizer:
 
     # ------------------------------------------------------------------ blocks (speed only)
     def _blocks(self) -> list[_Block]:
-        """The blocks the next step updates; rebuilt when a Parameter's arrays, the state arrays or
-        what weight decay applies to changed since the last step."""
+        """The blocks the next step updates. They are made again when what they were made from changed:
+        the flat storage was released, a Parameter got new arrays, the state arrays were replaced, or
+        what weight decay applies to changed."""
         plan = self.__dict__.get("_plan")
         if plan is not None:
-            key = self._plan_key()
-            if len(key) == len(plan[0]) and all(map(operator.is_, key, plan[0])):
-                return plan[1]
-        blocks = self._make_blocks()
-        self._plan = (self._plan_key(), blocks)
+            flat, key, blocks = plan
+            if flat is None or flat.in_use:
+                now = self._plan_key(flat)
+                if len(key) == len(now) and all(map(operator.is_, key, now)):
+                    return blocks
+        flat, blocks = self._make_blocks()
+        self._plan = (flat, self._plan_key(flat), blocks)
         return blocks
 
-    def _plan_key(self) -> list:
-        key = [p.data for p in self.params] + [p.grad for p in self.params] + [self.state]
-        key += [a for s in self.state for a in s.values()]
-        key += self._l2_in_gradient()
+    def _plan_key(self, flat: FlatParameters | None) -> list:
+        key = [a for s in self.state for a in s.values()] + self._l2_in_gradient()
+        if flat is None:  # Parameter by Parameter: the blocks are views of each one's arrays
+            key += [p.data for p in self.params] + [p.grad for p in self.params]
         return key
 
     def _l2_in_gradient(self) -> list[bool]:
         """Per Parameter, whether the step adds the coupled L2 term ``λθ`` to its gradient."""
         return [bool(self._decays(p)) for p in self.params]
 
-    def _make_blocks(self) -> list[_Block]:
+    def __getstate__(self) -> dict:
+        # the blocks are views; a copy of the optimizer makes its own at its first step
+        return {k: v for k, v in self.__dict__.items() if k != "_plan"}
+
+    def _make_blocks(self) -> tuple[FlatParameters | None, list[_Block]]:
         params, decays = self.params, self._l2_in_gradient()
-        groups = None
-        if len(set(decays)) == 1:  # one flat piece, if the storage is contiguous
-            theta = _contiguous_run([p.data for p in params])
-            grad = _contiguous_run([p.grad for p in params]) if theta is not None else None
-            if grad is not None and grad.dtype == theta.dtype:
-                groups = [(theta, grad, self._flat_state(theta.size, theta.dtype), decays[0])]
-        if groups is None:  # Parameter by Parameter
-            groups = []
+        flat = params[0].flat
+        piece = flat.span(params) if flat is not None else None
+        if piece is not None and len(set(decays)) == 1:  # one block over the flat storage
+            theta, grad = flat.data[piece], flat.grad[piece]
+            groups = [(theta, grad, self._flat_state(theta.size, theta.dtype), decays[0])]
+        else:  # Parameter by Parameter
+            flat, groups = None, []
             for p, state, decay in zip(params, self.state, decays):
                 arrays = [p.data, p.grad, *state.values()]
                 if all(a.flags.c_contiguous for a in arrays):
@@ -180,7 +182,7 @@ class Optimizer:
                 n = piece.stop - start
                 blocks.append(_Block(theta[piece], grad[piece], {k: v[piece] for k, v in state.items()},
                                      scratch[theta.dtype][:n], decay, l2[theta.dtype][:n] if decay else None))
-        return blocks
+        return flat, blocks
 
     def _flat_state(self, size: int, dtype) -> dict[str, np.ndarray]:
         """Move the state of every Parameter into flat arrays (the entries of ``self.state`` become

@@ -10,11 +10,13 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import sparse as _sparse
 from ._files import atomic_write_text
 from ._validation import as_generator, check_array, check_labels, check_positive_int
 from .callbacks import Callback, ProgressBar
 from .config import TrainConfig
 from .data.batching import batch_indices, take
+from .fast import to_tier
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
 from .constraints import MaxNorm
@@ -31,7 +33,8 @@ class TrainingDiverged(FloatingPointError):
 
 class History:
     """Per-epoch records of training. ``history["val_accuracy"]`` is a list over epochs;
-    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically."""
+    ``history.records`` the list of dicts; ``to_csv(path)`` writes them atomically; ``plot()`` draws
+    loss and accuracy, ``to_pandas()`` gives a DataFrame (in Jupyter it shows as a table)."""
 
     def __init__(self, records: Sequence[dict] | None = None) -> None:
         self.records: list[dict] = list(records or [])
@@ -77,6 +80,75 @@ class History:
         last = self.records[-1]
         return f"History(epochs={len(self)}, last={ {k: v for k, v in last.items() if v is not None} })"
 
+    # ------------------------------------------------------------------ notebooks
+    def plot(self, ax=None, title: str | None = None, log_loss: bool = True):
+        """Loss (left axis, log scale) and accuracy (right axis, dashed), training and validation, per
+        epoch on one Axes; returns that Axes (a new figure's if ``ax`` is None: show it with
+        ``ax.figure``). See :func:`mlplab.plots.training_curves` for two panels."""
+        from . import plots
+
+        if ax is None:
+            _, ax = plots.subplots(figsize=(7, 4))
+        plots.training_curves(self, ax=ax, title=title, log_loss=log_loss)
+        return ax
+
+    def to_pandas(self):
+        """The records as a ``pandas.DataFrame`` indexed by epoch (columns loss, accuracy, val_loss,
+        val_accuracy, lr, seconds; None becomes NaN). Needs pandas (``pip install pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("History.to_pandas() needs pandas, which is not installed: pip install pandas "
+                              "(or 'mlplab[notebook]'); without it, History.records is a list of dicts and "
+                              "to_csv(path) writes them") from exc
+        frame = pd.DataFrame([{k: r.get(k) for k in HISTORY_KEYS} for r in self.records], columns=list(HISTORY_KEYS))
+        frame = frame.set_index("epoch")
+        return frame.astype({k: "float64" for k in HISTORY_KEYS if k != "epoch"})
+
+    def _repr_html_(self) -> str:
+        """An HTML table in Jupyter: the first and last epochs (all of them up to 10)."""
+        import html
+
+        if not self.records:
+            return "<p><b>History</b>: no epochs yet</p>"
+        keys = [k for k in HISTORY_KEYS if k != "seconds" and any(r.get(k) is not None for r in self.records)]
+        rows = self.records if len(self) <= 10 else self.records[:5] + [None] + self.records[-5:]
+        fmt = lambda k, v: "" if v is None else (str(v) if k == "epoch" else f"{v:.4g}")
+        body = "".join(
+            "<tr>" + "".join(f"<td>{'⋮' if r is None else fmt(k, r.get(k))}</td>" for k in keys) + "</tr>"
+            for r in rows)
+        seconds = sum(r.get("seconds") or 0.0 for r in self.records)
+        return (f"<p><b>History</b>: {len(self)} epochs, {seconds:.1f} s</p><table><thead><tr>"
+                + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + f"</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _check_loss(loss):
+    """``loss`` must be a loss object (``SoftmaxCrossEntropy()``): not its class, not an optimizer."""
+    if isinstance(loss, type):
+        raise TypeError(f"loss must be a loss object such as {loss.__name__}(), got the class {loss.__name__} "
+                        "itself: add the parentheses")
+    if isinstance(loss, Optimizer):
+        raise TypeError(f"loss got an optimizer ({type(loss).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+        raise TypeError(f"loss must be a loss object with forward(scores, y) and backward() such as "
+                        f"mlplab.losses.SoftmaxCrossEntropy(), got {type(loss).__name__}")
+    return loss
+
+
+def _check_optimizer(optimizer):
+    """``optimizer`` must be an optimizer object built on the model's parameters: not its class, not a loss."""
+    if isinstance(optimizer, type):
+        raise TypeError(f"optimizer must be an optimizer object such as {optimizer.__name__}(model.parameters()), "
+                        f"got the class {optimizer.__name__} itself")
+    if isinstance(optimizer, Loss):
+        raise TypeError(f"optimizer got a loss ({type(optimizer).__name__}); the order is Trainer(model, loss, "
+                        "optimizer), or pass them by name: Trainer(model, loss=..., optimizer=...)")
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must be an optimizer object with step() such as "
+                        f"mlplab.optim.Adam(model.parameters()), got {type(optimizer).__name__}")
+    return optimizer
+
 
 class Trainer:
     """Train a model with shuffled mini-batches.
@@ -97,6 +169,9 @@ class Trainer:
     If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
     model keeps the weights it had at the start of that epoch.
 
+    ``progress=True`` adds a :class:`~mlplab.callbacks.ProgressBar`: tqdm's notebook bar in Jupyter, its
+    text bar in a terminal, and one line per epoch where the output is not a terminal (a pipe, a log).
+
     The arrays of a training step (scores, gradients) live in buffers that the layers reuse from batch
     to batch (see :class:`mlplab.Sequential`); what the Trainer returns or records (the History,
     :meth:`evaluate`'s numbers, the model's weights) is never overwritten by a later step.
@@ -110,8 +185,8 @@ class Trainer:
         if not isinstance(model, Sequential):
             raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
         self.model = model
-        self.loss = loss if loss is not None else SoftmaxCrossEntropy()
-        self.optimizer = optimizer if optimizer is not None else Adam(model.parameters())
+        self.loss = _check_loss(loss) if loss is not None else SoftmaxCrossEntropy()
+        self.optimizer = _check_optimizer(optimizer) if optimizer is not None else Adam(model.parameters())
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.epochs = check_positive_int(epochs, "epochs")
         self.rng = as_generator(seed)
@@ -129,12 +204,24 @@ class Trainer:
         self.stop_training = False
         self.epoch = 0
 
+    def __repr__(self) -> str:
+        loss = f"{type(self.loss).__name__}({', '.join(f'{k}={v!r}' for k, v in self.loss.config().items())})"
+        cbs = ", ".join(type(c).__name__ for c in self.callbacks)
+        sched = f", scheduler={type(self.scheduler).__name__}" if self.scheduler is not None else ""
+        return (f"Trainer(model={_describe(self.model)}, "
+                f"loss={loss}, optimizer={self.optimizer!r}, batch_size={self.batch_size}, epochs={self.epochs}, "
+                f"shuffle={self.shuffle}{sched}, callbacks=[{cbs}], epochs_done={len(self.history)})")
+
     @property
     def classification(self) -> bool:
         return isinstance(self.loss, SoftmaxCrossEntropy)
 
     def _check_xy(self, X, y, name="") -> tuple[np.ndarray, np.ndarray]:
-        X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        if _sparse.issparse(X):  # CSR; mini-batches are row subsets (mlplab.sparse)
+            _sparse.check_model(self.model, f"X{name}")
+            X = _sparse.check_sparse(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
+        else:
+            X = check_array(X, f"X{name}", dtype=self.model.dtype, n_features=self.model.n_features_in)
         if self.classification:
             y = check_labels(y, n_samples=X.shape[0], n_classes=self.model.n_outputs, name=f"y{name}")
             if y.ndim == 2:
@@ -147,6 +234,7 @@ class Trainer:
 
     def evaluate(self, X, y, batch_size: int = 4096) -> tuple[float, float | None]:
         """Mean loss per sample and accuracy (None for regression) in evaluation mode."""
+        batch_size = check_positive_int(batch_size, "batch_size")
         X, y = self._check_xy(X, y)
         total, correct = 0.0, 0
         per_sample = self.loss.reduction == "sum"
@@ -165,6 +253,8 @@ class Trainer:
         also stays on ``self.history`` and grows if ``fit`` is called again.
 
         ``sample_weight (N,)``, if given, weights each sample's loss (see :mod:`mlplab.losses`).
+        ``X`` may be a scipy.sparse matrix or array when the model's first layer is ``Dense``: it is
+        never densified (:mod:`mlplab.sparse`).
         """
         X, y = self._check_xy(X, y)
         if sample_weight is not None:
@@ -181,6 +271,8 @@ class Trainer:
         if getattr(self.scheduler, "per_step", False) and self.scheduler.total_steps is None:
             steps_per_epoch = -(-X.shape[0] // self.batch_size)
             self.scheduler.set_total_steps(self.epochs * steps_per_epoch, steps_per_epoch)
+        # the loss runs in the model's tier (a reference loss becomes fast with a fast model; see mlplab.fast)
+        to_tier(self.loss, "reference" if self.model.tier == "reference" else "fast")
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -224,7 +316,10 @@ class Trainer:
         count_at_end = self.classification and y.ndim == 1
         if count_at_end:
             labels, predicted = np.empty(n, y.dtype), np.empty(n, np.intp)
-        x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle else None
+        dense = isinstance(X, np.ndarray)
+        x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle and dense else None
+        batch_hooks = [cb for cb in self.callbacks
+                       if getattr(type(cb), "on_batch_begin", Callback.on_batch_begin) is not Callback.on_batch_begin]
         for b, idx in enumerate(batch_indices(n, self.batch_size, self.rng, self.shuffle)):
             stop = min(idx.stop, n) if isinstance(idx, slice) else done + idx.shape[0]
             xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
@@ -232,6 +327,8 @@ class Trainer:
             wb = None if sample_weight is None else take(sample_weight, idx)
             if self.augment is not None:
                 xb = self.augment(xb, self.rng)
+            for cb in batch_hooks:
+                cb.on_batch_begin(self, {"index": b, "size": stop - done, "sample_weight": wb})
             scores = model.forward(xb, training=True)
             l = loss_fn.forward(scores, yb, wb)
             if not math.isfinite(l):
@@ -264,6 +361,15 @@ class Trainer:
                 "accuracy": correct / n if self.classification else None,
                 "val_loss": None, "val_accuracy": None, "lr": opt.lr,
                 "seconds": time.perf_counter() - start}
+
+
+def _describe(model: Sequential) -> str:
+    """``Sequential(64-80-70-10, 11,580 parameters)``: the widths of the Dense layers and the count."""
+    from .layers import Dense
+
+    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+    widths = ([str(dense[0].in_features)] + [str(d.out_features) for d in dense]) if dense else []
+    return f"Sequential({'-'.join(widths) or 'no Dense layers'}, {model.n_parameters():,} parameters)"
 
 
 def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: int,

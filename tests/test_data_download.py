@@ -6,8 +6,16 @@ import argparse
 import dataclasses
 import hashlib
 import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import tarfile
+import textwrap
 import threading
+import time
 import zipfile
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -16,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mlplab.data as data
+from mlplab import data
 from mlplab.data import ChecksumError, DownloadError
 from mlplab.data.cache import CIFAR10_SUMS
 from mlplab.data.cli import add_data_parser
 from mlplab.data.formats import write_cifar10_bin, write_idx
 from mlplab.data.registry import AREM_ACTIVITIES, REGISTRY, FileSpec
+from shared_data import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def sha(b: bytes) -> str:
@@ -302,3 +310,252 @@ def test_arem_zip_layout_variants(served, tmp_path, tiny_arem_spec):
     st = data.fetch("arem", home, base_url=server.url, progress=False)
     assert st.present and st.verified and st.n_present == 14
     assert (home / "arem" / "walking" / "dataset1.csv").read_bytes() == tiny_arem_spec["walking/dataset1.csv"]
+
+
+# ------------------------------------------------------------------ servers that misbehave (issue 10)
+
+class Misbehaving(Server):
+    """A file server whose answer for a path is set in ``modes``: ``"truncate"`` (announces the full
+    length, sends half, closes), ``"truncate-nolength"`` (no length, half, closes), ``"corrupt"``
+    (one byte changed), an int (that HTTP status), ``"slow"`` (4 KiB every 0.1 s)."""
+
+    def __init__(self, root: Path):
+        self.requests: list[str] = []
+        self.modes: dict[str, object] = {}
+        log, modes = self.requests, self.modes
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                log.append(self.path)
+                mode = modes.get(self.path)
+                if mode is None:
+                    return super().do_GET()
+                if isinstance(mode, int):
+                    return self.send_error(mode)
+                body = (root / self.path.lstrip("/")).read_bytes()
+                if mode == "corrupt":
+                    body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
+                self.send_response(200)
+                if mode != "truncate-nolength":
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mode == "slow":
+                    for i in range(0, len(body), 4096):
+                        self.wfile.write(body[i:i + 4096])
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    return
+                self.wfile.write(body if mode == "corrupt" else body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.httpd.handle_error = lambda *a: None  # a client that went away is not a test failure
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+
+@pytest.fixture
+def misbehaving(tmp_path, monkeypatch):
+    root = tmp_path / "www"
+    files = idx_files(root / "mnist")
+    monkeypatch.setitem(REGISTRY, "mnist", dataclasses.replace(REGISTRY["mnist"], files=files))
+    server = Misbehaving(root)
+    yield root, server, files
+    server.stop()
+
+
+def assert_nothing_kept(home: Path) -> None:
+    """No file under a dataset name and no scratch folder: nothing a later run could trust or trip on."""
+    left = sorted(p.relative_to(home).as_posix() for p in home.rglob("*") if p.is_file())
+    assert left == [], left
+    assert not [p for p in (home / "mnist").iterdir() if p.name.startswith(".")]
+    with pytest.raises(FileNotFoundError, match="4 file\\(s\\) missing"):
+        data.load("mnist", data_home=home, download=False)
+
+
+def assert_one_clear_line(msg: str, url: str, home: Path, name: str = "train-images-idx3-ubyte.gz") -> None:
+    assert "\n" not in msg and "Traceback" not in msg
+    assert url in msg, "names the URL"
+    assert str(home / "mnist" / name) in msg, "says where to put the file by hand"
+    assert "--data-home" in msg and "$MLPLAB_DATA" in msg and "mlplab data fetch mnist" in msg
+
+
+@pytest.mark.parametrize("mode, error, reason", [
+    ("truncate", DownloadError, "the connection broke off during the transfer, the file arrived incomplete"),
+    ("truncate-nolength", ChecksumError, "expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}.*cut short"),
+    ("corrupt", ChecksumError, "expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}.*Nothing was kept"),
+    (404, DownloadError, "the server answered HTTP 404"),
+    (500, DownloadError, "the server answered HTTP 500 Internal Server Error"),
+])
+def test_failed_download_keeps_nothing_and_says_what_to_do(misbehaving, tmp_path, mode, error, reason):
+    _, server, _ = misbehaving
+    path = "/mnist/train-images-idx3-ubyte.gz"
+    server.modes[path] = mode
+    home = tmp_path / "cache"
+    with pytest.raises(error) as err:
+        data.load("mnist", data_home=home, base_url=server.url, progress=False)
+    msg = str(err.value)
+    assert re.search(reason, msg), msg
+    assert_one_clear_line(msg, server.url + path, home)
+    assert_nothing_kept(home)
+    # the next try, with a server that behaves, downloads everything
+    del server.modes[path]
+    assert data.load("mnist", data_home=home, base_url=server.url, progress=False).X_train.shape == (50, 784)
+
+
+def test_no_network(tmp_path, misbehaving):
+    _, server, _ = misbehaving
+    server.stop()  # nothing listens on that port any more
+    home = tmp_path / "cache"
+    with pytest.raises(DownloadError) as err:
+        data.fetch("mnist", home, base_url=server.url, progress=False)
+    host = server.url.removeprefix("http://")
+    assert f"could not connect to {host} (no network, or the server is down)" in str(err.value)
+    assert_one_clear_line(str(err.value), server.url, home)
+    assert err.value.url.startswith(server.url) and err.value.path.endswith("train-images-idx3-ubyte.gz")
+    assert_nothing_kept(home)
+
+
+SERVER_THAT_DIES = textwrap.dedent("""
+    import os, sys
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    body = open(sys.argv[1], "rb").read()
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            os._exit(1)  # the server process dies mid-transfer
+    s = HTTPServer(("127.0.0.1", 0), H)
+    print(s.server_address[1], flush=True)
+    s.serve_forever()
+""")
+
+
+def test_server_process_dies_mid_transfer(misbehaving, tmp_path):
+    root, _, files = misbehaving
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_THAT_DIES, str(root / files[0].path)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{proc.stdout.readline().strip()}"
+        home = tmp_path / "cache"
+        with pytest.raises(DownloadError) as err:
+            data.fetch("mnist", home, base_url=url, progress=False)
+        assert proc.wait(timeout=10) == 1  # it really died
+    finally:
+        proc.kill()
+        proc.wait()
+    assert re.search(r"could not download train-images-idx3-ubyte.gz \(mnist\) from .*: the connection broke off",
+                     str(err.value)), str(err.value)
+    assert_one_clear_line(str(err.value), url, home)
+    assert_nothing_kept(home)
+
+
+def test_arem_archive_cut_short(served, tmp_path, tiny_arem_spec):
+    root, server = served
+    (root / "arem").mkdir()
+    (root / "arem" / "arem.zip").write_bytes(zip_bytes(tiny_arem_spec)[:300])  # no length problem: just short
+    home = tmp_path / "cache"
+    with pytest.raises(DownloadError) as err:
+        data.load("arem", data_home=home, base_url=server.url, progress=False)
+    msg = str(err.value)
+    assert re.search(r"could not download arem.zip \(arem\) from http://127.0.0.1:\d+/arem/arem.zip: the downloaded "
+                     r"archive does not unpack .*cut short or corrupt\)\. Nothing was kept\.", msg), msg
+    assert f"unzip it into {home / 'arem'}" in msg and "--data-home" in msg
+    assert list((home / "arem").iterdir()) == []
+
+
+CLIENT = textwrap.dedent("""
+    import dataclasses, json, sys
+    import mlplab.data as data
+    from mlplab.data.registry import REGISTRY, FileSpec
+    files = tuple(FileSpec(*f) for f in json.loads(sys.argv[3]))
+    REGISTRY["mnist"] = dataclasses.replace(REGISTRY["mnist"], files=files)
+    data.fetch("mnist", sys.argv[1], base_url=sys.argv[2], progress=False)
+""")
+
+
+def test_download_killed_midway_is_cleaned_by_the_next_fetch(misbehaving, tmp_path):
+    _, server, files = misbehaving
+    for f in files:
+        server.modes["/" + f.path] = "slow"
+    home = tmp_path / "cache"
+    specs = json.dumps([[f.path, f.sha256, f.size] for f in files])
+    proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(home), server.url, specs])
+    try:
+        deadline = time.monotonic() + 30
+        partial = []
+        while time.monotonic() < deadline and not partial:
+            time.sleep(0.05)
+            partial = [p for p in (home / "mnist").glob(".download-*/*") if p.stat().st_size > 0] \
+                if (home / "mnist").is_dir() else []
+        assert partial, "the client never started writing"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    scratch = partial[0].parent
+    assert scratch.is_dir() and f"-{proc.pid}-" in scratch.name  # the killed process's partial download ...
+    assert not [p for p in (home / "mnist").iterdir() if not p.name.startswith(".")]  # ... under no file's name
+    with pytest.raises(FileNotFoundError, match="missing"):
+        data.load("mnist", data_home=home, download=False)  # nothing is trusted
+    server.modes.clear()
+    st = data.fetch("mnist", home, base_url=server.url, progress=False)
+    assert st.verified and st.present
+    assert not scratch.exists(), "the next fetch removed the killed download's scratch folder"
+    assert sorted(p.name for p in (home / "mnist").iterdir()) == sorted(Path(f.path).name for f in files)
+
+
+def test_stale_leftovers_and_live_downloads(tmp_path):
+    from mlplab.data.cache import _host, clean_stale_downloads
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = folder / f".download-{_host()}-{dead.pid}-abc123"
+    live = folder / f".download-{_host()}-{os.getpid()}-def456"
+    other_host = folder / f".unpack-otherhost-{dead.pid}-x1"
+    legacy_old, legacy_new = folder / "tmpab12cd34", folder / ".download-zz9"
+    for d in (stale, live, other_host, legacy_new):
+        d.mkdir()
+    legacy_old.write_bytes(b"partial")
+    os.utime(legacy_old, (time.time() - 7200, time.time() - 7200))
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"a user's file")
+    removed = clean_stale_downloads(folder)
+    assert sorted(p.name for p in removed) == sorted([stale.name, legacy_old.name])
+    assert live.is_dir() and other_host.is_dir() and legacy_new.is_dir()  # maybe still running: left alone
+    assert (folder / "train-images-idx3-ubyte.gz").read_bytes() == b"a user's file"
+
+
+def test_download_log_names_the_destination_not_the_scratch_folder(served, tmp_path, monkeypatch):
+    import logging
+
+    import pooch
+
+    root, server = served
+    files = idx_files(root / "mnist")
+    monkeypatch.setitem(REGISTRY, "mnist", dataclasses.replace(REGISTRY["mnist"], files=files))
+    home = tmp_path / "cache"
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    pooch.get_logger().addHandler(handler)
+    try:
+        for _ in range(2):  # the second time too (a level change would not hold on pooch's logger)
+            data.fetch("mnist", home, base_url=server.url, force=True, progress=False)
+            for f in files:
+                (home / f.path).unlink()
+    finally:
+        pooch.get_logger().removeHandler(handler)
+    assert f"Downloading {home / files[0].path} from '{server.url}/{files[0].path}'." in lines
+    assert len(lines) == 8 and not [line for line in lines if ".download-" in line], lines

@@ -1,4 +1,5 @@
-"""The real MNIST, Fashion-MNIST and AReM files of ``<repo>/../shared/data``, loaded through the public API.
+"""The real MNIST, Fashion-MNIST and AReM files of ``$MLPLAB_DATA`` or ``<repo>/../shared/data``, loaded
+through the public API.
 
 Figures checked against the published ones (shared/data/README.md). Skipped only when that folder is absent.
 """
@@ -6,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +14,10 @@ import pytest
 import mlplab.data as data
 from mlplab.data import ChecksumError
 from mlplab.data.registry import REGISTRY
+from shared_data import SHARED, WHERE
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real dataset files not found at {SHARED} "
-                                                            "(expected <repo>/../shared/data)")
+                                                            f"(looked in {WHERE})")
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -5,7 +5,6 @@ several epochs: with the SGD family they must agree to rounding (same loss scali
 batch, sample weights, schedules, tol-based stopping); with Adam to about 1e-4 (epsilon sits
 elsewhere, see docs/estimator.md).
 """
-import logging
 import pickle
 import re
 import warnings
@@ -438,12 +437,34 @@ def test_normalization_dropout_init(extra, digits):
         assert {"batchnorm": "BatchNorm", "layernorm": "LayerNorm"}[extra["normalization"]] in layer_types
 
 
-def test_verbose_logs_each_iteration(small, caplog):
-    with caplog.at_level(logging.INFO, logger="mlplab.estimator"):
-        quiet(MLPClassifier((4,), max_iter=3, random_state=0, verbose=True).fit, small["X"], small["multiclass"])
-    lines = [r.getMessage() for r in caplog.records if r.name == "mlplab.estimator"]
+def test_verbose_prints_sklearns_lines_to_stdout(small, capsys):
+    quiet(MLPClassifier((4,), max_iter=3, random_state=0, verbose=True).fit, small["X"], small["multiclass"])
+    lines = capsys.readouterr().out.splitlines()
     assert [l.split(",")[0] for l in lines] == ["Iteration 1", "Iteration 2", "Iteration 3"]
     assert re.fullmatch(r"Iteration 3, loss = \d+\.\d{8}", lines[-1])
+    quiet(MLPClassifier((4,), max_iter=30, random_state=0, verbose=1, early_stopping=True, tol=10.0,
+                        n_iter_no_change=1).fit, small["X"], small["multiclass"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == [lines[0], "Validation score: " + lines[1].split(": ")[1], lines[2], lines[3]]
+    assert re.fullmatch(r"Validation score: \d\.\d{6}", lines[1])
+    assert lines[-1] == ("Validation score did not improve more than tol=10.000000 for 1 consecutive epochs. "
+                         "Stopping.")
+    quiet(MLPClassifier((4,), solver="lbfgs", max_iter=3, random_state=0, verbose=True).fit,
+          small["X"], small["multiclass"])
+    assert capsys.readouterr().out.splitlines()[0].startswith("Iteration 1, loss = ")
+    quiet(MLPClassifier((4,), max_iter=3, random_state=0).fit, small["X"], small["multiclass"])
+    assert capsys.readouterr().out == ""                 # not verbose: nothing
+
+
+def test_verbose_reaches_a_pipe(tmp_path):
+    """A subprocess whose stdout is a pipe (no terminal) gets the lines too."""
+    import subprocess
+    import sys
+    code = ("import numpy as np, warnings; from mlplab.estimator import MLPRegressor; warnings.simplefilter('ignore');"
+            "X = np.random.default_rng(0).normal(size=(20, 3)); MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, verbose=True)"
+            ".fit(X, X[:, 0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.splitlines()[:2] == [l for l in out.splitlines()[:2] if l.startswith("Iteration ")] != []
 
 
 class Count(Callback):
@@ -484,15 +505,27 @@ def test_bad_input_messages(small):
         (lambda: MLPClassifier().fit(X[:, 0], y), ValueError, "Expected 2D array, got 1D array instead"),
         (lambda: MLPClassifier().fit(X, small["regression"]), ValueError, "Unknown label type: continuous"),
         (lambda: MLPRegressor().fit(X, np.array(["a"] * 53)), ValueError, "could not convert string to float"),
-        (lambda: MLPClassifier().fit(sparse.csr_matrix(X), y), TypeError, "Sparse data was passed"),
+        (lambda: MLPClassifier().fit(sparse.csr_matrix(np.where(X > 1, np.nan, X)), y), ValueError,
+         "Input X contains NaN"),
+        (lambda: MLPClassifier().fit(sparse.coo_matrix(X), y).predict(sparse.csr_matrix(X[:, :3])), ValueError,
+         "X has 3 features, but MLPClassifier is expecting 5 features"),
         (lambda: MLPClassifier().fit(X, y, sample_weight=-np.ones(53)), ValueError,
          "Negative values in data passed to `sample_weight`"),
         (lambda: MLPClassifier().fit(X, y, sample_weight=np.ones(5)), ValueError, r"sample_weight.shape == \(5,\)"),
         (lambda: MLPClassifier().fit(X, y, sample_weight=np.zeros(53)), ValueError, "at least one non-zero"),
         (lambda: MLPClassifier(alpha=-1).fit(X, y), ValueError,
          r"The 'alpha' parameter of MLPClassifier must be a float in the range \[0.0, inf\)"),
-        (lambda: MLPClassifier(solver="lbfgs").fit(X, y), ValueError, "The 'solver' parameter of MLPClassifier"),
-        (lambda: MLPRegressor(loss="poisson").fit(X, small["regression"]), ValueError, "The 'loss' parameter"),
+        (lambda: MLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y), ValueError, "cannot train with dropout"),
+        (lambda: MLPRegressor(loss="poisson").fit(X, small["regression"]), ValueError,
+         "Some value\\(s\\) of y are negative which is not allowed for Poisson regression"),
+        (lambda: MLPRegressor(loss="huber").fit(X, small["regression"]), ValueError, "The 'loss' parameter"),
+        (lambda: MLPClassifier(max_fun=0).fit(X, y), ValueError, "The 'max_fun' parameter"),
+        (lambda: MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=[0, 1, 2]), AttributeError,
+         "has no attribute 'partial_fit'"),
+        (lambda: MLPClassifier(early_stopping=True).fit(X[:4], [0, 0, 0, 1]), ValueError,
+         r"The least populated classes in y have only 1 member.*Classes with too few members are: \['True'\]"),
+        (lambda: MLPClassifier().partial_fit(X, small["multilabel"], classes=[0, 1]), ValueError,
+         "For multilabel y, classes must be the column indices"),
         (lambda: MLPClassifier(dropout=1.0).fit(X, y), ValueError, "The 'dropout' parameter"),
         (lambda: MLPClassifier(batch_size=0).fit(X, y), ValueError, "The 'batch_size' parameter of MLPClassifier"),
         (lambda: MLPClassifier(activation="swish").fit(X, y), ValueError,

@@ -1,8 +1,10 @@
-"""A gradient check for every layer, every loss and whole models (float64, central differences)."""
+"""A gradient check for every layer, every loss and whole models (float64, central differences), in
+both tiers: the reference formulas of mlplab.layers / mlplab.losses and the fast classes of mlplab.fast."""
 import numpy as np
 import pytest
 
 import mlplab as ml
+from mlplab import fast
 from mlplab import layers as L
 from mlplab.gradcheck import gradcheck, gradcheck_loss, numerical_gradient, relative_error
 
@@ -36,10 +38,15 @@ def _randomized_norm(layer):
     return layer
 
 
+TIERS = pytest.mark.parametrize("tier", ["reference", "fast"])
+
+
+@TIERS
 @pytest.mark.parametrize("name", sorted(LAYER_CASES))
 @pytest.mark.parametrize("training", [True, False])
-def test_layer_gradients(name, training):
-    layer = LAYER_CASES[name]()
+def test_layer_gradients(name, training, tier):
+    layer = fast.to_tier(LAYER_CASES[name](), tier)
+    assert layer.tier == tier or not fast.has_tiers(layer)
     x = _x(6, 5)
     if name in ("relu", "leaky_relu"):
         x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink, where the derivative is undefined
@@ -49,20 +56,24 @@ def test_layer_gradients(name, training):
     assert len(result.errors) == 1 + len(layer.parameters())
 
 
-def test_dense_on_leading_dims():
-    layer = L.Dense(4, 3, rng=0, dtype="float64")
+@TIERS
+def test_dense_on_leading_dims(tier):
+    layer = fast.to_tier(L.Dense(4, 3, rng=0, dtype="float64"), tier)
     result = gradcheck(layer, _x(2, 3, 4))
     assert result.passed(TOL), str(result)
     assert layer.forward(_x(2, 3, 4)).shape == (2, 3, 3)
 
 
+@TIERS
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_softmax_cross_entropy_gradient(reduction):
+def test_softmax_cross_entropy_gradient(reduction, tier):
     s = _x(7, 4) * 3
     y_int = np.array([0, 1, 2, 3, 0, 1, 2])
-    assert gradcheck_loss(ml.losses.SoftmaxCrossEntropy(reduction), s, y_int).passed(TOL)
+    loss = fast.to_tier(ml.losses.SoftmaxCrossEntropy(reduction), tier)
+    assert loss.tier == tier
+    assert gradcheck_loss(loss, s, y_int).passed(TOL)
     y_soft = ml.functional.softmax(_x(7, 4))
-    assert gradcheck_loss(ml.losses.SoftmaxCrossEntropy(reduction), s, y_soft).passed(TOL)
+    assert gradcheck_loss(loss, s, y_soft).passed(TOL)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -70,26 +81,34 @@ def test_mse_gradient(reduction):
     assert gradcheck_loss(ml.losses.MeanSquaredError(reduction), _x(5, 3), _x(5, 3) + 1).passed(TOL)
 
 
-def test_whole_model_with_batchnorm_and_dropout_through_loss():
-    model = ml.mlp(6, [8, 7], 4, activation="tanh", norm="batchnorm", dropout=0.3, dtype="float64", seed=0)
+@TIERS
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_whole_model_with_batchnorm_and_dropout_through_loss(tier, activation):
+    model = ml.mlp(6, [8, 7], 4, activation=activation, norm="batchnorm", dropout=0.3, dtype="float64", seed=0,
+                   tier=tier)
     x = _x(10, 6)
     y = np.arange(10) % 4
-    result = gradcheck(model, x, training=True, loss=ml.losses.SoftmaxCrossEntropy(), y=y)
+    loss = fast.to_tier(ml.losses.SoftmaxCrossEntropy(), tier)
+    result = gradcheck(model, x, training=True, loss=loss, y=y)
     assert result.passed(TOL), str(result)
     assert len(result.errors) == 1 + len(model.parameters())
 
 
-def test_whole_model_layernorm_sigmoid():
-    model = ml.mlp(6, [5], 3, activation="sigmoid", norm="layernorm", scaler="standard", dtype="float64", seed=1)
+@TIERS
+@pytest.mark.parametrize("training", [True, False])
+def test_whole_model_layernorm_sigmoid(tier, training):
+    model = ml.mlp(6, [5], 3, activation="sigmoid", norm="layernorm", scaler="standard", dtype="float64", seed=1,
+                   tier=tier)
     model.fit_scalers(_x(30, 6) * 2 + 3)
-    result = gradcheck(model, _x(4, 6))
+    result = gradcheck(model, _x(4, 6), training=training)
     assert result.passed(TOL), str(result)
+    assert not any(layer.keep_cache for layer in model.layers)  # the check put things back
 
 
 def test_gradcheck_detects_a_wrong_backward():
     class Broken(L.Sigmoid):
         def backward(self, dy):
-            return dy * self._y  # missing (1 - y)
+            return dy * self.cached()  # missing (1 - y)
 
     result = gradcheck(Broken(), _x(3, 4))
     assert not result.passed(1e-3)

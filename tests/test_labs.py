@@ -16,8 +16,8 @@ import pytest
 
 from mlplab.labs import available_labs, get_lab, run_lab
 from mlplab.plots import optimizer_label, smooth_curve
+from shared_data import SHARED as SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                "t10k-labels-idx1-ubyte.gz")
 HAVE_MNIST = all((SHARED_DATA / "mnist" / f).is_file() for f in MNIST_FILES)

@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mlplab.labs import arem, fc_net, run_lab
-from mlplab.labs.base import draw_params, random_search
+from mlplab.search import LogUniform, SearchSpace, run_search
+from shared_data import SHARED  # the real datasets: $MLPLAB_DATA, else ../shared/data next to the repository
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HAS_AREM = (SHARED / "arem" / "walking" / "dataset1.csv").is_file()
 HAS_MNIST = (SHARED / "mnist" / "train-images-idx3-ubyte.gz").is_file()
 
@@ -46,7 +46,7 @@ def load_results(out: Path) -> dict:
 
 def check_report_layout(out: Path) -> str:
     report = (out / "report.md").read_text()
-    lines = [l for l in report.splitlines() if l.strip()]
+    lines = [line for line in report.splitlines() if line.strip()]
     assert lines[0].startswith("# ")
     assert not lines[1].startswith(("#", "|", "!")), "the report must open with its summary"
     first_table = report.index("\n| ")
@@ -59,14 +59,9 @@ def check_report_layout(out: Path) -> str:
 
 
 def check_search_path(report: str) -> None:
-    """The report names the search that ran: the library's when it can run here, else the lab's own."""
-    from mlplab.labs.base import library_search
-
-    run_search, why = library_search()
-    if run_search is None:
-        assert "seeded random search of the lab" in report and why in report
-    else:
-        assert "mlplab.search.run_search" in report
+    """The report names the search that ran: mlplab.search's seeded random search, the only one."""
+    assert "mlplab.search.run_search (Optuna, random sampler, seed 0, no pruning" in report
+    assert "seeded random search of the lab" not in report
 
 
 # --------------------------------------------------------------------------------------------- arem
@@ -114,7 +109,7 @@ def test_arem_configurations_are_the_issues():
     assert stages["optimizer"] == ("momentum", "rmsprop", "adam")
     assert stages["activation"] == ("sigmoid", "relu", "leaky_relu")
     assert stages["dropout"][0] == 0.0 and len(stages["dropout"]) == 2
-    assert arem.FULL.search_trials == 20 and arem.LR_SPACE["lr"] == ("loguniform", 1e-5, 1e-2)
+    assert arem.FULL.search_trials == 20 and arem.LR_SPACE["lr"] == LogUniform(1e-5, 1e-2)  # 10 ** U(-5, -2)
     published = arem.Config()
     assert (published.hidden, published.optimizer, published.activation, published.scaler) == \
         ((50, 50, 50), "adam", "sigmoid", "standard")
@@ -139,9 +134,7 @@ def check_fc_tables(tables: dict, trials: int) -> None:
     assert all(0.0 <= v <= 1.0 for v in (train, val, test))
 
 
-def test_fc_net_quick_without_cifar10_runs_on_digits_and_says_how_to_get_it(tmp_path, monkeypatch):
-    # and without the library's Optuna search: the lab's own seeded random search runs and says why
-    monkeypatch.setattr(fc_net, "library_search", lambda: (None, "optuna is not installed (test)"))
+def test_fc_net_quick_without_cifar10_runs_on_digits_and_says_how_to_get_it(tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
     out = run_lab("fc-net", out=tmp_path / "fc", quick=True, data_home=empty)
@@ -149,10 +142,18 @@ def test_fc_net_quick_without_cifar10_runs_on_digits_and_says_how_to_get_it(tmp_
     report = check_report_layout(out)
     assert "CIFAR-10 is not in the data folder" in report
     assert "`mlplab data fetch cifar10`" in report and "--dataset mnist" in report
-    assert "seeded random search of the lab" in report and "optuna is not installed (test)" in report
+    check_search_path(report)
     results = load_results(out)
     assert results["config"]["dataset"] == "digits"
-    check_fc_tables(results["tables"], fc_net.quick_settings("digits").search_trials)
+    settings = fc_net.quick_settings("digits")
+    check_fc_tables(results["tables"], settings.search_trials)
+    # the lab's search is mlplab.search's seeded random search: the same trials, the same values
+    library = run_search(fc_net.search_space(settings), "digits", n_trials=settings.search_trials, sampler="random",
+                         pruner="none", seed=0, val_size=settings.val_size, n_train=settings.n_train)
+    rows = results["tables"]["search"][1:]
+    assert [(r[1], r[2], r[3], r[6]) for r in rows] == [
+        (f"{t.params['lr']:.3g}", f"{t.params['weight_scale']:.3g}", t.params["batch_size"], t.value)
+        for t in library.study.trials]
     # the sanity check: every network memorises the 50 samples (digits are easy, 40 epochs of Adam)
     assert all(r[4] == 1.0 for r in results["tables"]["overfit"][1:])
     assert (out / "model.npz").is_file()
@@ -196,33 +197,32 @@ def test_fc_net_quick_on_mnist(tmp_path):
     check_fc_tables(results["tables"], fc_net.quick_settings("mnist").search_trials)
 
 
-# ----------------------------------------------------------------------------------- random search
+# ----------------------------------------------------------------------------------- the labs' searches
 
-def test_random_search_is_seeded_and_respects_the_space():
-    space = {"lr": ("loguniform", 1e-5, 1e-2), "p": ("uniform", 0.0, 0.5), "n": ("int", 1, 3),
-             "norm": ("choice", ["none", "batchnorm"])}
-    seen = []
+def test_the_labs_search_with_mlplab_search_and_keep_their_trial_counts():
+    fc_space = fc_net.search_space(fc_net.FULL["cifar10"])
+    assert isinstance(fc_space, SearchSpace)
+    assert set(fc_space.params) == {"lr", "weight_scale", "batch_size", "dropout", "norm"}
+    assert fc_space.fixed["hidden"] == "256,128" and fc_space.fixed["epochs"] == fc_net.FULL["cifar10"].search_epochs
+    assert fc_net.FULL["cifar10"].search_trials == 20 and fc_net.quick_settings("digits").search_trials == 3
+    arem_space = arem.search_space(arem.Config(), arem.FULL)
+    assert arem_space.params == {"lr": LogUniform(1e-5, 1e-2)}
+    assert arem_space.fixed["epochs"] == arem.FULL.stage_epochs and arem_space.fixed["batch_size"] == 100
+    assert arem.QUICK.search_trials == 3
 
-    def objective(params):
-        seen.append(params)
-        if params["n"] == 3:
-            raise FloatingPointError("diverged")
-        return -abs(math.log10(params["lr"]) + 3), {"n": params["n"]}
 
-    a = random_search(space, objective, 30, seed=7)
-    b = random_search(space, objective, 30, seed=7)
-    assert [t["params"] for t in a] == [t["params"] for t in b]
-    assert [t["number"] for t in a] == list(range(30))
-    for t in a:
-        p = t["params"]
-        assert 1e-5 <= p["lr"] <= 1e-2 and 0 <= p["p"] <= 0.5 and p["n"] in (1, 2, 3)
-        assert p["norm"] in ("none", "batchnorm")
-        assert (t["value"] == -math.inf) == (p["n"] == 3)
-    logs = np.log10([t["params"]["lr"] for t in a])
-    assert logs.min() < -4 and logs.max() > -3  # spread over the decades, not bunched at the top
-    assert random_search(space, objective, 5, seed=8)[0]["params"] != a[0]["params"]
-    with pytest.raises(ValueError, match="unknown search-space kind"):
-        draw_params({"x": ("normal", 0, 1)}, np.random.default_rng(0))
+@pytest.mark.parametrize("lab", ["fc-net", "arem"])
+def test_a_lab_without_optuna_says_how_to_install_it_before_training(tmp_path, monkeypatch, capsys, lab):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "mlplab\[search\]"'):
+        run_lab(lab, out=tmp_path / lab, quick=True, data_home=tmp_path)
+    assert not (tmp_path / lab).exists()  # refused before its folder was made
+    from mlplab import cli
+
+    assert cli.main(["lab", lab, "--quick", "--out", str(tmp_path / lab)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mlplab: error: hyperparameter search needs Optuna")
+    assert not (tmp_path / lab).exists()
 
 
 def test_trials_from_a_library_search_table():

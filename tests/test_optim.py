@@ -2,7 +2,8 @@
 
 Each optimizer's update is written out again here, independently, in plain float64 NumPy (the
 ``ref_*`` functions), and both are fed the same sequence of random gradients. Schedules are checked
-against their closed-form formulas and against ``torch.optim.lr_scheduler`` where it has the same one.
+against their closed-form formulas and against ``torch.optim.lr_scheduler`` where it has the same one
+(those tests are skipped where PyTorch is not installed; everything else runs without it).
 """
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from mlplab import optim
-from mlplab.parameter import Parameter
+from mlplab.parameter import FlatParameters, Parameter
 
 RTOL, ATOL = 1e-12, 1e-14
 N_STEPS = 8
@@ -131,9 +131,11 @@ def assert_trajectories_close(got, want, rtol=RTOL, atol=ATOL):
 
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize("weight_decay,decay_all", [(0.0, False), (0.05, False), (0.05, True)])
-def test_update_matches_docstring_formula(name, weight_decay, decay_all):
+@pytest.mark.parametrize("flat", [False, True], ids=["loose", "flat"])
+def test_update_matches_docstring_formula(name, weight_decay, decay_all, flat):
+    """Parameters with arrays of their own, and Parameters in one flat storage as a model keeps them."""
     cls, _, hp = CASES[name]
-    params = make_params()
+    params = list(FlatParameters(make_params())) if flat else make_params()
     grads = grad_sequence(params, N_STEPS)
     want = ref_run(name, make_params(), grads, hp, weight_decay, decay_all)
     opt = cls(params, weight_decay=weight_decay, decay_all=decay_all, **hp)
@@ -430,11 +432,17 @@ def test_make_optimizer():
 
 # ------------------------------------------------------------------ learning-rate schedules
 
+@pytest.fixture
+def torch():
+    """PyTorch, the oracle of the schedule tests; they are skipped where it is not installed."""
+    return pytest.importorskip("torch")
+
+
 def _mlp_opt(lr):
     return optim.SGD(make_params(), lr=lr)
 
 
-def _torch_opt(lr):
+def _torch_opt(torch, lr):
     w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
     return torch.optim.SGD([w], lr=lr)
 
@@ -450,10 +458,10 @@ def _run_schedules(ours, opt_t, sched_t, n):
     return np.array(got), np.array(want)
 
 
-def test_step_lr_formula_and_torch():
+def test_step_lr_formula_and_torch(torch):
     opt = _mlp_opt(0.3)
     s = optim.StepLR(opt, step_size=3, gamma=0.5)
-    ot = _torch_opt(0.3)
+    ot = _torch_opt(torch, 0.3)
     got, want = _run_schedules(s, ot, torch.optim.lr_scheduler.StepLR(ot, step_size=3, gamma=0.5), 12)
     formula = [0.3 * 0.5 ** (e // 3) for e in range(1, 13)]
     np.testing.assert_allclose(got, formula, rtol=1e-15)
@@ -461,20 +469,20 @@ def test_step_lr_formula_and_torch():
     assert got[1] == 0.3 and got[2] == 0.15
 
 
-def test_exponential_lr_formula_and_torch():
+def test_exponential_lr_formula_and_torch(torch):
     opt = _mlp_opt(0.2)
     s = optim.ExponentialLR(opt, gamma=0.9)
-    ot = _torch_opt(0.2)
+    ot = _torch_opt(torch, 0.2)
     got, want = _run_schedules(s, ot, torch.optim.lr_scheduler.ExponentialLR(ot, gamma=0.9), 20)
     np.testing.assert_allclose(got, [0.2 * 0.9 ** e for e in range(1, 21)], rtol=1e-14)
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_cosine_lr_formula_and_torch():
+def test_cosine_lr_formula_and_torch(torch):
     T, lo, hi = 10, 0.001, 0.1
     opt = _mlp_opt(hi)
     s = optim.CosineAnnealingLR(opt, T_max=T, eta_min=lo)
-    ot = _torch_opt(hi)
+    ot = _torch_opt(torch, hi)
     got, want = _run_schedules(s, ot, torch.optim.lr_scheduler.CosineAnnealingLR(ot, T_max=T, eta_min=lo), T)
     formula = [lo + 0.5 * (hi - lo) * (1 + math.cos(math.pi * e / T)) for e in range(1, T + 1)]
     np.testing.assert_allclose(got, formula, rtol=1e-14)
@@ -528,12 +536,12 @@ def _plateau_expected(metric, lr, mode, factor, patience, threshold, min_lr):
 
 
 @pytest.mark.parametrize("mode", ["min", "max"])
-def test_reduce_lr_on_plateau_formula_and_torch(mode):
+def test_reduce_lr_on_plateau_formula_and_torch(mode, torch):
     metric = PLATEAU_METRIC if mode == "min" else [20.0 - m for m in PLATEAU_METRIC]
     kw = dict(mode=mode, factor=0.5, patience=2, threshold=0.02, min_lr=0.02)
     opt = _mlp_opt(0.1)
     s = optim.ReduceLROnPlateau(opt, **kw)
-    ot = _torch_opt(0.1)
+    ot = _torch_opt(torch, 0.1)
     st = torch.optim.lr_scheduler.ReduceLROnPlateau(ot, threshold_mode="rel", cooldown=0, **kw)
     got, want = [], []
     for m in metric:

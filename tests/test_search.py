@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -23,8 +24,8 @@ import optuna  # the search extra is part of the test extra: a missing Optuna fa
 from mlplab import cli  # noqa: E402
 from mlplab import search  # noqa: E402
 from mlplab.search import Categorical, Int, LogUniform, Uniform, load_space, run_search  # noqa: E402
-from mlplab import search_cli  # noqa: E402
 from mlplab.config import TrainConfig  # noqa: E402
+from mlplab.search import cli as search_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TS = optuna.trial.TrialState
@@ -198,6 +199,28 @@ def test_diverging_trial_is_scored_not_fatal():
     assert 0.0 <= t.value <= 1.0
 
 
+def test_a_trial_out_of_memory_fails_alone_without_traceback(monkeypatch, caplog):
+    from mlplab.search import run as run_module
+
+    real = run_module.build_trainer
+
+    def build_or_run_out_of_memory(config, *args, **kwargs):
+        if config["hidden"] == "48":
+            raise MemoryError("Unable to allocate 37.3 GiB for an array with shape (100000, 100000)")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "build_trainer", build_or_run_out_of_memory)
+    space = {"hidden": Categorical(["32", "48"]), "epochs": 2, "batch_size": 64}
+    with caplog.at_level("WARNING", logger="optuna"):
+        result = run_search(space, sampler="grid", pruner="none")
+    states = {t.params["hidden"]: t.state for t in result.study.trials}
+    assert states == {"32": TS.COMPLETE, "48": TS.FAIL}
+    (row,) = [r for r in result.table if r["hidden"] == "48"]
+    assert row["note"].startswith("out of memory (MemoryError: Unable to allocate 37.3 GiB")
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert failed and all(r.exc_info is None for r in failed)  # the reason, not a traceback
+
+
 # ------------------------------------------------------------------------------------ storages
 
 def test_unreachable_storage_is_named_without_password():
@@ -317,17 +340,188 @@ def test_parallel_workers_without_storage_use_a_temporary_one():
     assert len({t.user_attrs["worker"] for t in result.study.trials}) == 2
 
 
+# ------------------------------------------------------------------------------------ workers that stop
+
+_WORKER_SPACE = ('lr = { type = "log_uniform", low = 1e-3, high = 1e-2 }\n'
+                 'hidden = { type = "categorical", choices = ["32", "48"] }\nepochs = 12\nbatch_size = 64\n')
+
+
+def _start_search(tmp_path: Path, url: str, trials: int, jobs: int) -> subprocess.Popen:
+    """`mlplab search` in a subprocess, started as a terminal starts a foreground command: with
+    SIGINT's default action (a test runner may run with SIGINT ignored, which children inherit)."""
+    space = tmp_path / "space.toml"
+    space.write_text(_WORKER_SPACE)
+    cmd = [sys.executable, "-m", "mlplab.cli", "search", "--space", str(space), "--trials", str(trials), "--jobs",
+           str(jobs), "--storage", url, "--study", "w", "--sampler", "random", "--pruner", "none", "--no-progress",
+           "--no-report", "--heartbeat", "1"]
+    return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _running_trials(proc: subprocess.Popen, url: str, n_workers: int) -> list:
+    """Wait until ``n_workers`` workers each run a trial that has trained an epoch and has at least 5
+    to go; those trials."""
+    storage = optuna.storages.RDBStorage(url)
+    deadline = time.monotonic() + 90
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the workers did not get going"
+        try:
+            trials = optuna.load_study(study_name="w", storage=storage).get_trials()
+        except KeyError:  # the study is not created yet
+            trials = []
+        running = [t for t in trials if t.state == TS.RUNNING and 1 <= len(t.intermediate_values) <= 7
+                   and "worker" in t.user_attrs]
+        if len({t.user_attrs["worker"] for t in running}) >= n_workers:
+            return running
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its new parent to reap it counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def test_a_killed_worker_fails_only_its_trial_and_the_others_go_on(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _start_search(tmp_path, url, trials=4, jobs=2)
+    try:
+        victim = _running_trials(proc, url, 1)[0]
+        name = victim.user_attrs["worker"]
+        os.kill(int(name.rsplit(":", 1)[1]), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    out, err = out.decode(), err.decode()
+    assert proc.returncode == 0, out + err
+    assert "Traceback" not in out + err and "BrokenProcessPool" not in out + err
+    assert f"worker {name} killed by SIGKILL during trial {victim.number}: failed, its configuration queued" in out
+    assert "4 trials in all, 4 run now by 2 workers" in out and "best: trial" in out
+    trials = {t.number: t for t in optuna.load_study(study_name="w", storage=url).get_trials()}
+    assert len(trials) == 4
+    killed = trials[victim.number]
+    assert killed.state == TS.FAIL and "killed by SIGKILL" in killed.user_attrs["lost"]
+    rerun = [t for t in trials.values() if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(rerun) == 1 and rerun[0].state == TS.COMPLETE and rerun[0].params == killed.params
+    assert rerun[0].user_attrs["worker"] != name
+    assert [t.number for t in trials.values() if t.state != TS.COMPLETE] == [victim.number]
+    # the other worker ran its own share (2 trials), the rerun and whatever else the killed one left
+    survivor = [t for t in trials.values() if t.user_attrs["worker"] != name]
+    assert len({t.user_attrs["worker"] for t in survivor}) == 1 and len(survivor) >= 3
+
+
+def test_ctrl_c_stops_every_worker_in_one_line_and_resuming_reruns_their_trials(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _start_search(tmp_path, url, trials=20, jobs=2)
+    try:
+        running = _running_trials(proc, url, 2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    out, err = out.decode(), err.decode()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines() == [f"mlplab: interrupted: finished trials are kept in {url} (study w); run the "
+                                        "same command to resume, interrupted trials run again"]
+    workers = {t.user_attrs["worker"] for t in running}
+    assert len(workers) == 2 and all(_gone(int(w.rsplit(":", 1)[1])) for w in workers)
+    trials = optuna.load_study(study_name="w", storage=url).get_trials()
+    assert not [t for t in trials if t.state == TS.RUNNING]
+    stopped = [t for t in trials if t.state == TS.FAIL]
+    assert {t.number for t in running} <= {t.number for t in stopped}
+    assert all(t.user_attrs.get("interrupted") for t in stopped), [(t.number, t.params, t.user_attrs) for t in stopped]
+    queued = {t.system_attrs["failed_trial"]: t for t in trials if t.state == TS.WAITING}
+    assert set(queued) == {t.number for t in stopped}
+    assert all(queued[t.number].params == t.params for t in stopped)
+
+    resumed = run_search(tmp_path / "space.toml", storage=url, study_name="w", n_trials=len(stopped),
+                         sampler="random", pruner="none", heartbeat=1)
+    again = {t.system_attrs.get("failed_trial"): t for t in resumed.study.trials if t.state == TS.COMPLETE}
+    assert all(again[t.number].params == t.params for t in stopped), resumed.table_markdown()
+
+
+def _die_at_first_ticket(job, next_ticket, stop) -> dict:
+    """A worker body (run in a spawned process) that is killed as its first trial starts."""
+    if next_ticket():
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"worker": "never", "trials": 0}
+
+
+def test_trials_of_workers_that_all_died_are_counted_as_not_run():
+    from mlplab.search import run as run_module
+
+    study = optuna.create_study(direction="maximize")
+    space = load_space({"lr": LogUniform(1e-3, 1e-1), **SMALL})
+    job = run_module._Job(storage_url=None, study_name="x", space=space, setup={"sampler": "random"},
+                          sampler="random", pruner="none", pruner_startup_trials=5, pruner_warmup_epochs=2, seed=0,
+                          quota=0, timeout=None, worker_index=0, run_id="r", heartbeat=None, grace_period=None,
+                          data_home=None, optuna_verbosity=optuna.logging.WARNING)
+    workers, not_run = run_module._run_processes(job, 2, study, "r", total=5, progress=None,
+                                                 target=_die_at_first_ticket)
+    assert [w["status"] for w in workers] == ["killed by SIGKILL"] * 2
+    assert not_run == 5 - 2  # one ticket each was granted; the rest had nobody to run them
+
+
+_DIE_BEFORE_HEARTBEAT = """
+import os, signal, sys
+import optuna
+from mlplab.search import load_space
+from mlplab.search._optuna import make_sampler
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.load_study(study_name="hb", storage=sys.argv[1], sampler=make_sampler("random", 0))
+drawn = study.ask()                      # trial 1: its worker draws the parameters, then dies
+load_space(sys.argv[2]).suggest(drawn)
+study.ask()                              # trial 2: its worker dies before drawing anything
+os.kill(os.getpid(), signal.SIGKILL)     # before any heartbeat: Optuna records it in a thread of optimize()
+"""
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_rerun_on_resume(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = tmp_path / "space.toml"
+    space.write_text(_WORKER_SPACE.replace("epochs = 12", "epochs = 3"))
+    kw = dict(storage=url, study_name="hb", sampler="random", pruner="none", heartbeat=1, grace_period=2)
+    run_search(space, n_trials=1, **kw)
+    proc = subprocess.run([sys.executable, "-c", _DIE_BEFORE_HEARTBEAT, url, str(space)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    study = optuna.load_study(study_name="hb", storage=url)
+    states = [t.state for t in study.get_trials()]
+    assert states == [TS.COMPLETE, TS.RUNNING, TS.RUNNING]  # Optuna's fail_stale_trials never fails these
+    assert study.trials[1].params and not study.trials[2].params
+    assert search._optuna.fail_unstarted_trials(study, grace_period=2) == []  # younger than the grace period
+    time.sleep(2.2)
+
+    result = run_search(space, n_trials=2, **kw)
+    trials = {t.number: t for t in result.study.trials}
+    assert result.recovered == [1, 2] and result.n_run == 2
+    for n in (1, 2):
+        assert trials[n].state == TS.FAIL and "before its first heartbeat" in trials[n].user_attrs["lost"]
+        rerun = [t for t in trials.values() if t.system_attrs.get("failed_trial") == n]
+        assert len(rerun) == 1 and rerun[0].state == TS.COMPLETE
+    # each rerun has the configuration of the trial it reruns: trial k of a seeded random search
+    fresh = run_search(space, n_trials=3, sampler="random", pruner="none")
+    for n in (1, 2):
+        rerun = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == n)
+        assert rerun.params == fresh.study.trials[n].params
+    assert trials[1].params == fresh.study.trials[1].params
+    assert any(r["note"].startswith("its worker stopped before its first heartbeat") for r in result.table)
+
+
 # ------------------------------------------------------------------------------------ without Optuna
 
 def test_missing_optuna_names_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
-    with pytest.raises(ImportError, match=r"pip install 'mlplab\[search\]'"):
+    with pytest.raises(ImportError, match=r'pip install "mlplab\[search\]"'):
         search.require_optuna()
     with pytest.raises(ImportError, match=r"mlplab\[search\]"):
         run_search({"lr": LogUniform(1e-3, 1e-1), **SMALL})
     assert load_space({"lr": LogUniform(1e-3, 1e-1)}).params  # spaces need no Optuna
-    assert search_cli.main(["--space", str(ROOT / "examples" / "space.toml")]) == 2
-    assert "pip install 'mlplab[search]'" in capsys.readouterr().err
+    assert cli.main(["search", "--space", str(ROOT / "examples" / "space.toml")]) == 1
+    assert 'pip install "mlplab[search]"' in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------ command line
@@ -337,7 +531,7 @@ def test_cli_search_then_report(tmp_path, capsys):
     space.write_text('lr = { type = "log_uniform", low = 1e-3, high = 3e-2 }\n'
                      'hidden = { type = "categorical", choices = ["16", "32"] }\nepochs = 3\nbatch_size = 64\n')
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    rc = search_cli.main(["--space", str(space), "--trials", "3", "--storage", url, "--study", "cli", "--sampler",
+    rc = cli.main(["search", "--space", str(space), "--trials", "3", "--storage", url, "--study", "cli", "--sampler",
                           "random", "--out", str(tmp_path / "out"), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0 and "3 trials in all, 3 run now" in out and "best: trial" in out
@@ -346,14 +540,14 @@ def test_cli_search_then_report(tmp_path, capsys):
     assert len((tmp_path / "out" / "results.csv").read_text().strip().splitlines()) == 1 + 3
     assert cli.read_config(tmp_path / "out" / "best_config.json")["dataset"] == "digits"
 
-    rc = search_cli.main(["--report", "--storage", url, "--study", "cli", "--out", str(tmp_path / "rep")])
+    rc = cli.main(["search", "--report", "--storage", url, "--study", "cli", "--out", str(tmp_path / "rep")])
     assert rc == 0 and (tmp_path / "rep" / "report.md").read_text().startswith("# Hyperparameter search: cli")
     assert json.loads((tmp_path / "rep" / "best_config.json").read_text()) == \
         json.loads((tmp_path / "out" / "best_config.json").read_text())
 
-    assert search_cli.main(["--report", "--storage", url, "--study", "other"]) == 2
+    assert cli.main(["search", "--report", "--storage", url, "--study", "other"]) == 2
     assert "no study 'other'" in capsys.readouterr().err
-    assert search_cli.main(["--trials", "2"]) == 2
+    assert cli.main(["search", "--trials", "2"]) == 2
     assert "--space" in capsys.readouterr().err
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from mlplab import search, search_cli
+from mlplab import cli, search
+from mlplab.search import cli as search_cli
 
 PASSWORD = "pg-S3cret-for-tests"
 USER = "mlplab"
@@ -170,7 +171,7 @@ def test_two_worker_processes_share_one_study_through_postgres(pg, tmp_path, cap
     space.write_text('lr = { type = "log_uniform", low = 1e-3, high = 3e-2 }\n'
                      'hidden = { type = "categorical", choices = ["16", "32"] }\nepochs = 3\nbatch_size = 64\n')
     env = {**os.environ, search_cli.STORAGE_ENV: pg.url}  # the password stays off the command line
-    cmd = [sys.executable, "-m", "mlplab.search_cli", "--space", str(space), "--study", "shared", "--sampler", "tpe",
+    cmd = [sys.executable, "-m", "mlplab.cli", "search", "--space", str(space), "--study", "shared", "--sampler", "tpe",
            "--no-progress", "--no-report", "--heartbeat", "5", "--trials", "6", "--jobs", "2"]
     # as on two machines: a command with two worker processes (6 trials) and, started at the same time,
     # a search in this process (2 trials), on the same empty database
@@ -199,7 +200,7 @@ def test_two_worker_processes_share_one_study_through_postgres(pg, tmp_path, cap
     assert sorted(c for _, c in per_worker) == [2, 3, 3]  # three worker processes, each its share
 
     # the report reads the shared study and never shows the password
-    rc = search_cli.main(["--report", "--storage", pg.url, "--study", "shared", "--out", str(tmp_path / "rep")])
+    rc = cli.main(["search", "--report", "--storage", pg.url, "--study", "shared", "--out", str(tmp_path / "rep")])
     out = capsys.readouterr().out
     assert rc == 0 and PASSWORD not in out and "8 trials in all" in out
     assert len((tmp_path / "rep" / "results.csv").read_text().strip().splitlines()) == 1 + 8

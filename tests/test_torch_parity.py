@@ -1,7 +1,9 @@
 """Parity with PyTorch, used here as a test-only oracle (never a runtime dependency of mlplab).
 
-Everything runs in float64 on both sides. Layers and losses are compared output by output and
-gradient by gradient; optimizers are fed the same sequence of random gradients for 50 steps
+The module is skipped where torch is not installed (``pip install ".[test]"`` installs it).
+Everything runs in float64 on both sides, and every layer and loss with two tiers is checked in both
+(the reference classes of mlplab.layers / mlplab.losses and the fast classes of mlplab.fast). Layers
+and losses are compared output by output and gradient by gradient; optimizers are fed the same sequence of random gradients for 50 steps
 (``p.grad`` set by hand in torch, ``Parameter.grad`` in mlplab) and the parameters compared
 after every step.
 """
@@ -9,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-
 import mlplab
-from mlplab import layers, losses, optim
-from mlplab.parameter import Parameter
+from mlplab import fast, layers, losses, optim
+from mlplab.parameter import FlatParameters, Parameter
 
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+TIERS = pytest.mark.parametrize("tier", ["reference", "fast"])
 TIGHT = dict(rtol=1e-10, atol=1e-12)   # layers and losses: same arithmetic up to rounding
 OPT_TOL = dict(rtol=1e-6, atol=1e-12)  # optimizers over 50 steps (the issue's bound)
 
@@ -31,10 +34,11 @@ def N(t):
 
 # ------------------------------------------------------------------ Dense
 
+@TIERS
 @pytest.mark.parametrize("shape", [(8, 5), (2, 3, 5), (1, 5)])
-def test_dense_matches_linear(shape):
+def test_dense_matches_linear(shape, tier):
     rng = np.random.default_rng(0)
-    dense = layers.Dense(5, 4, rng=1, dtype="float64")
+    dense = fast.to_tier(layers.Dense(5, 4, rng=1, dtype="float64"), tier)
     dense.bias.data[...] = rng.normal(size=4)
     lin = torch.nn.Linear(5, 4, dtype=torch.float64)
     with torch.no_grad():
@@ -57,6 +61,26 @@ def test_dense_matches_linear(shape):
     np.testing.assert_allclose(dense.bias.grad, N(lin.bias.grad), **TIGHT)
 
 
+# ------------------------------------------------------------------ activations
+
+@TIERS
+@pytest.mark.parametrize("name,theirs", [("Sigmoid", torch.sigmoid), ("Tanh", torch.tanh), ("ReLU", torch.relu),
+                                         ("LeakyReLU", lambda t: TF.leaky_relu(t, 0.01))])
+@pytest.mark.parametrize("shape", [(1, 5), (9, 5), (2, 3, 5)])
+def test_activation_matches_torch(name, theirs, shape, tier):
+    layer = fast.to_tier(getattr(layers, name)(), tier)
+    rng = np.random.default_rng(11)
+    x = rng.normal(scale=3.0, size=shape)
+    dy = rng.normal(size=shape)
+    y = layer.forward(x, training=True)
+    dx = layer.backward(dy)
+    xt = T(x, grad=True)
+    yt = theirs(xt)
+    yt.backward(T(dy))
+    np.testing.assert_allclose(y, N(yt), **TIGHT)
+    np.testing.assert_allclose(dx, N(xt.grad), **TIGHT)
+
+
 # ------------------------------------------------------------------ BatchNorm
 
 def _batchnorm_pair(d, rng):
@@ -71,6 +95,7 @@ def _batchnorm_pair(d, rng):
 
 
 def _compare_norm_step(layer, tlayer, x, dy, training):
+    layer.keep_cache = True  # a backward after an evaluation-mode forward, as torch allows
     y = layer.forward(x, training=training)
     dx = layer.backward(dy)
     tlayer.zero_grad()
@@ -143,9 +168,10 @@ def _scores_and_targets(rng, n=9, c=5):
     return scores, labels, probs
 
 
+@TIERS
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("target", ["labels", "one_hot", "probabilities"])
-def test_softmax_cross_entropy_matches_torch(reduction, target):
+def test_softmax_cross_entropy_matches_torch(reduction, target, tier):
     rng = np.random.default_rng(4)
     scores, labels, probs = _scores_and_targets(rng)
     if target == "labels":
@@ -155,7 +181,7 @@ def test_softmax_cross_entropy_matches_torch(reduction, target):
         yt = T(y)
     else:
         y, yt = probs, T(probs)
-    loss_fn = losses.SoftmaxCrossEntropy(reduction=reduction)
+    loss_fn = fast.to_tier(losses.SoftmaxCrossEntropy(reduction=reduction), tier)
     loss = loss_fn.forward(scores, y)
     grad = loss_fn.backward()
 
@@ -219,16 +245,22 @@ OPT_CASES = {
 }
 
 
-def _opt_params(seed=0):
+def _opt_params(seed=0, storage="loose"):
+    """A weight and a bias, each with arrays of its own ("loose") or in one FlatParameters as a model
+    keeps them ("flat": the optimizer updates both with one call per formula line)."""
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(6, 4))
     b = rng.normal(size=4)
-    return [Parameter(w, "weight", decay=True), Parameter(b, "bias", decay=False)]
+    params = [Parameter(w, "weight", decay=True), Parameter(b, "bias", decay=False)]
+    return list(FlatParameters(params)) if storage == "flat" else params
 
 
-def _run_parity(name, weight_decay, decay_all=False):
+STORAGES = pytest.mark.parametrize("storage", ["loose", "flat"])
+
+
+def _run_parity(name, weight_decay, decay_all=False, storage="loose"):
     make_ours, make_theirs = OPT_CASES[name]
-    ours = _opt_params()
+    ours = _opt_params(storage=storage)
     theirs = [torch.nn.Parameter(T(p.data)) for p in ours]
     opt = make_ours(ours, weight_decay, decay_all)
     # torch applies weight decay per param group: the weight always, the bias only for decay_all
@@ -251,21 +283,24 @@ def _run_parity(name, weight_decay, decay_all=False):
     assert all(np.abs(p.data - s).max() > 0.05 for p, s in zip(ours, start))
 
 
+@STORAGES
 @pytest.mark.parametrize("name", list(OPT_CASES))
-def test_optimizer_matches_torch(name):
-    _run_parity(name, weight_decay=0.0)
+def test_optimizer_matches_torch(name, storage):
+    _run_parity(name, weight_decay=0.0, storage=storage)
 
 
+@STORAGES
 @pytest.mark.parametrize("name", list(OPT_CASES))
-def test_optimizer_weight_decay_matches_torch(name):
+def test_optimizer_weight_decay_matches_torch(name, storage):
     """Coupled L2 (g ← g + λθ) for all but AdamW, decoupled for AdamW, exactly as torch's
     ``weight_decay`` in each; on the weight only, as mlplab never decays biases by default."""
-    _run_parity(name, weight_decay=0.05)
+    _run_parity(name, weight_decay=0.05, storage=storage)
 
 
+@STORAGES
 @pytest.mark.parametrize("name", ["momentum", "adam", "adamw"])
-def test_optimizer_decay_all_matches_torch(name):
-    _run_parity(name, weight_decay=0.05, decay_all=True)
+def test_optimizer_decay_all_matches_torch(name, storage):
+    _run_parity(name, weight_decay=0.05, decay_all=True, storage=storage)
 
 
 def test_momentum_with_changing_lr_follows_documented_formula():
@@ -323,9 +358,10 @@ def _torch_copy(model):
     return torch.nn.Sequential(*mods)
 
 
-@pytest.fixture
-def model_pair():
-    model = mlplab.mlp(5, [7, 6], 3, activation="tanh", norm="batchnorm", dtype="float64", seed=0)
+@pytest.fixture(params=["reference", "fast"])
+def model_pair(request):
+    model = mlplab.mlp(5, [7, 6], 3, activation="tanh", norm="batchnorm", dtype="float64", seed=0,
+                       tier=request.param)
     assert [type(l).__name__ for l in model.layers] == [
         "Dense", "BatchNorm", "Tanh", "Dense", "BatchNorm", "Tanh", "Dense"]
     rng = np.random.default_rng(8)
@@ -344,7 +380,7 @@ def test_mlp_forward_backward_matches_torch(model_pair):
     x = rng.normal(size=(16, 5))
     y = rng.integers(0, 3, size=16)
 
-    loss_fn = losses.SoftmaxCrossEntropy()
+    loss_fn = fast.to_tier(losses.SoftmaxCrossEntropy(), model.tier)
     scores = model.forward(x, training=True)
     loss = loss_fn.forward(scores, y)
     dx = model.backward(loss_fn.backward())
@@ -376,7 +412,7 @@ def test_mlp_training_steps_match_torch(model_pair):
     rng = np.random.default_rng(10)
     opt = optim.Adam(model.parameters(), lr=0.01)
     topt = torch.optim.Adam(tmodel.parameters(), lr=0.01)
-    loss_fn = losses.SoftmaxCrossEntropy()
+    loss_fn = fast.to_tier(losses.SoftmaxCrossEntropy(), model.tier)
     tmodel.train()
     for _ in range(5):
         x = rng.normal(size=(12, 5))

@@ -134,12 +134,14 @@ def test_trainer_steps_per_step_schedule_applies_constraints_and_augments():
         ml.Trainer(model, optimizer=opt, augment="shift")
 
 
-def test_label_smoothing_matches_torch_loss_and_gradient():
+@pytest.mark.parametrize("tier", ["reference", "fast"])
+def test_label_smoothing_matches_torch_loss_and_gradient(tier):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     scores = rng.normal(size=(7, 5)) * 3
     y = rng.integers(0, 5, 7)
-    loss = ml.losses.SoftmaxCrossEntropy(label_smoothing=0.1)
+    loss = ml.fast.to_tier(ml.losses.SoftmaxCrossEntropy(label_smoothing=0.1), tier)
+    assert (type(loss).__module__ == "mlplab.fast") == (tier == "fast")
     value = loss.forward(scores, y)
     grad = loss.backward()
     s = torch.tensor(scores, requires_grad=True)

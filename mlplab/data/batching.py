@@ -28,6 +28,8 @@ def take(a: np.ndarray, idx: np.ndarray | slice, out: np.ndarray | None = None) 
     for an index array and a slice alike; the indices must then be valid (as ``batch_indices``
     makes them): they are not checked again, which spares ``np.take`` a temporary copy.
     """
+    if not isinstance(a, np.ndarray):  # scipy.sparse CSR: a row subset, still sparse
+        return a[idx]
     if out is None:
         return a[idx] if isinstance(idx, slice) else np.take(a, idx, axis=0)
     if isinstance(idx, slice):

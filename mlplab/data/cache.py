@@ -26,30 +26,43 @@ A mismatch raises :class:`ChecksumError` (a ``ValueError``) naming the file, the
 actual digest and how to fix it. Files present locally are never silently replaced: only
 ``fetch(name, force=True)`` (``mlplab data fetch NAME --force``) downloads over a bad file.
 
-Downloads go through pooch (temporary file, digest check, then move into place) from the dataset's
-official location, or from ``<base_url>/<folder>/<file name>`` when a base URL is given (argument
-``base_url`` or the ``MLPLAB_DATA_URL`` environment variable), e.g. a local mirror or a test server.
+Downloads go through pooch (digest check, then move into place) from the dataset's official location,
+or from ``<base_url>/<folder>/<file name>`` when a base URL is given (argument ``base_url`` or the
+``MLPLAB_DATA_URL`` environment variable), e.g. a local mirror or a test server.
+
+Partial downloads never sit under a file's own name: every download and every unpacking happens in a
+scratch folder ``.download-<host>-<pid>-<random>`` (or ``.unpack-...``) inside the dataset's folder,
+and only a verified file is moved out of it. The scratch folder is removed when the download ends,
+whatever happened; one left behind by a killed process (its pid no longer runs on this host) is
+removed by the next download into that folder. A failed download raises :class:`DownloadError` (no
+network, HTTP error, connection cut, an archive that does not unpack) or :class:`ChecksumError` (the
+bytes arrived but are not the expected ones), each one message naming the file, the URL, and how to
+place the file by hand or point ``data_home`` (``--data-home``, ``$MLPLAB_DATA``) at a folder with it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
 from .._files import atomic_open
-from .registry import AREM_ACTIVITIES, DatasetSpec, FileSpec, get_spec, REGISTRY
+from .registry import AREM_ACTIVITIES, REGISTRY, DatasetSpec, FileSpec, get_spec
 
 __all__ = [
     "ENV_DATA_HOME", "ENV_BASE_URL", "ChecksumError", "DownloadError", "DatasetStatus",
     "get_data_home", "get_base_url", "sha256_file", "read_verified", "ensure_files", "expected_digests",
-    "fetch", "status", "list_datasets", "CIFAR10_SUMS",
+    "fetch", "status", "list_datasets", "CIFAR10_SUMS", "clean_stale_downloads",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,7 +92,15 @@ class ChecksumError(ValueError):
 
 
 class DownloadError(OSError):
-    """A download failed (network, HTTP error, missing member in an archive)."""
+    """A download failed (network, HTTP error, connection cut, an archive that does not unpack or lacks a
+    member); nothing was kept. Attributes: ``url``, ``path`` (where the file would have gone)."""
+
+    def __init__(self, message: str, url: str | None = None, path: str | PathLike | None = None):
+        super().__init__(message)
+        self.url, self.path = url, None if path is None else str(path)
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 # ------------------------------------------------------------------------------------------ paths
@@ -162,28 +183,155 @@ def expected_digests(name: str, data_home: str | PathLike | None = None) -> dict
     return {f.path: sums.get(f.path.removeprefix("cifar10/")) for f in spec.files}
 
 
+# ------------------------------------------------------------------------------ scratch folders
+
+#: Scratch folders of downloads and unpacking: ``.download-<host>-<pid>-<random>`` in a dataset's folder.
+_SCRATCH = re.compile(r"\.(?:download|unpack)-(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-[a-z0-9_]+")
+#: Leftovers of earlier versions, which did not record the process: ``.download-<random>``,
+#: ``.unpack-<random>`` folders and pooch's ``tmp<random>`` files; removed once this old.
+_LEGACY = re.compile(r"\.(?:download|unpack)-[a-z0-9_]+|tmp[a-z0-9_]{8}")
+_LEGACY_AGE_S = 3600.0
+#: A scratch folder whose process cannot be asked (another host's, on a network drive) or whose pid
+#: runs again (reused) is removed once this old.
+_OTHER_HOST_AGE_S = 24 * 3600.0
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _pid_running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (True when that cannot be told)."""
+    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl-C there; such folders go by age instead
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or a platform that cannot tell
+        return True
+    return True
+
+
+def clean_stale_downloads(folder: str | PathLike) -> list[Path]:
+    """Remove what killed downloads left in ``folder``: scratch folders whose process no longer runs
+    on this host, any scratch folder older than a day (another host's, or a pid reused since), and
+    leftovers of earlier versions older than an hour. Returns what was removed. Running downloads
+    (their process is alive) are left alone."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    host, now = _host(), time.time()
+    for entry in folder.iterdir():
+        m = _SCRATCH.fullmatch(entry.name)
+        if m is not None and entry.is_dir() and not entry.is_symlink():
+            if m["host"] == host and int(m["pid"]) != os.getpid() and not _pid_running(int(m["pid"])):
+                stale = True
+            else:  # alive, ours, or another host's (a data folder on a network drive): by age
+                stale = now - entry.stat().st_mtime > _OTHER_HOST_AGE_S
+        elif _LEGACY.fullmatch(entry.name) and not entry.is_symlink():
+            stale = now - entry.stat().st_mtime > _LEGACY_AGE_S
+        else:
+            continue
+        if stale:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            log.info("removed %s, left by an interrupted download", entry)
+            removed.append(entry)
+    return removed
+
+
+@contextlib.contextmanager
+def _scratch(folder: Path, kind: str = "download") -> Iterator[Path]:
+    """A scratch folder in ``folder`` for one download or unpacking, removed at the end whatever
+    happens; stale ones of killed processes are removed first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    clean_stale_downloads(folder)
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{kind}-{_host()}-{os.getpid()}-"))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # -------------------------------------------------------------------------------------- downloads
 
-def _pooch_retrieve(url: str, known_hash: str | None, fname: str, path: Path, progress: bool, processor=None):
-    """pooch.retrieve with our error types: ChecksumError on a digest mismatch, DownloadError otherwise."""
+def _by_hand(spec: DatasetSpec, dest: Path, url: str) -> str:
+    """What to do about a failed download: place the file yourself, or use a folder that has it."""
+    if spec.archive is not None and spec.name == "arem":
+        place = (f"download {url} yourself and unzip it into {dest.parent} (one folder per activity, "
+                 "e.g. arem/walking/dataset1.csv)")
+    else:
+        place = f"download {url} yourself and put it at {dest}"
+    return (f"Try again (`mlplab data fetch {spec.name}`), or {place}, or point --data-home (data_home=) or "
+            f"${ENV_DATA_HOME} at a folder that already has the {spec.name} files (layout: docs/datasets.md).")
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """Why a download failed, in a few words."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"the server answered HTTP {exc.response.status_code} {exc.response.reason or ''}".rstrip()
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection broke off during the transfer, the file arrived incomplete"
+    if isinstance(exc, requests.Timeout):
+        return "the server stopped answering (timed out)"
+    if isinstance(exc, requests.ConnectionError):
+        host = re.sub(r"^\w+://([^/]+).*$", r"\1", url)
+        return f"could not connect to {host} (no network, or the server is down)"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"the downloaded archive does not unpack ({exc}; cut short or corrupt)"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"could not write {exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _below_warning(record: logging.LogRecord) -> bool:
+    """A logging filter that keeps warnings and errors only."""
+    return record.levelno >= logging.WARNING
+
+
+def _pooch_retrieve(spec: DatasetSpec, url: str, known_hash: str | None, dest: Path, progress: bool,
+                    shown: Path | None = None) -> Path:
+    """Download ``url`` to ``dest`` through a scratch folder beside it: :class:`ChecksumError` on a
+    digest mismatch, :class:`DownloadError` otherwise; nothing is left behind on failure. ``shown``:
+    where the user would put the file by hand (default ``dest``), for the messages."""
     import pooch
 
+    shown = shown or dest
+    plog = pooch.get_logger()
     try:
-        return pooch.retrieve(url, known_hash=known_hash, fname=fname, path=path, processor=processor,
-                              progressbar=progress)
+        with _scratch(dest.parent) as tmp:
+            # pooch's own lines would name the scratch folder (and, for a file without a published digest,
+            # advise recording the download's hash): say where the file goes instead. A filter, not a
+            # level: pooch's logger is outside logging's hierarchy, so a level change is not seen by
+            # its cached checks.
+            plog.info("Downloading %s from '%s'.", shown, url)
+            plog.addFilter(_below_warning)
+            try:
+                pooch.retrieve(url, known_hash=known_hash, fname=dest.name, path=tmp, progressbar=progress)
+            finally:
+                plog.removeFilter(_below_warning)
+            os.replace(tmp / dest.name, dest)
+            return dest
     except ValueError as exc:
         if known_hash is not None and "hash" in str(exc).lower():
             m = re.search(r"expected (\S+) but got (\S+?)\.", str(exc))
             algo, _, expected = (m.group(1) if m else known_hash).rpartition(":")
-            raise ChecksumError(url, expected, m.group(2) if m else "(see pooch's message above)",
-                                algorithm=algo or "sha256",
-                                hint="The download was deleted. Try again later or from another mirror "
-                                     f"(base_url / ${ENV_BASE_URL}); if it keeps failing the file changed "
-                                     "upstream.") from exc
-        raise DownloadError(f"could not download {url}: {exc}") from exc
-    except Exception as exc:  # requests/urllib errors, OSError, ...
-        raise DownloadError(f"could not download {url} to {path / fname}: {exc}. Check the network, or put the "
-                            "files into the data folder yourself (see docs/datasets.md).") from exc
+            raise ChecksumError(f"{dest.name} downloaded from {url}", expected,
+                                m.group(2) if m else "(see pooch's message above)", algorithm=algo or "sha256",
+                                hint="Nothing was kept (a download cut short or altered on the way gives this; "
+                                     "if it keeps failing the file changed upstream: try a mirror with --base-url "
+                                     f"or ${ENV_BASE_URL}). " + _by_hand(spec, shown, url)) from None
+        raise DownloadError(f"could not download {dest.name} ({spec.name}) from {url}: {_reason(exc, url)}. "
+                            f"Nothing was kept. {_by_hand(spec, shown, url)}", url, shown) from exc
+    except Exception as exc:  # requests errors, OSError, ...
+        raise DownloadError(f"could not download {dest.name} ({spec.name}) from {url}: {_reason(exc, url)}. "
+                            f"Nothing was kept. {_by_hand(spec, shown, url)}", url, shown) from exc
 
 
 def _download_files(spec: DatasetSpec, home: Path, files: list[FileSpec], base_url: str | None,
@@ -192,7 +340,7 @@ def _download_files(spec: DatasetSpec, home: Path, files: list[FileSpec], base_u
         fname = f.path.rsplit("/", 1)[1]
         url = _url_for(spec, fname, (spec.base_url or "") + fname, base_url)
         log.info("downloading %s from %s", f.path, url)
-        _pooch_retrieve(url, f"sha256:{f.sha256}", fname, home / spec.folder, progress)
+        _pooch_retrieve(spec, url, f"sha256:{f.sha256}", home / f.path, progress)
 
 
 def _check_archive(spec: DatasetSpec, archive: Path) -> None:
@@ -237,11 +385,10 @@ def _install_cifar10(spec: DatasetSpec, home: Path, download: bool, base_url: st
                 "allow the download (download=True, `mlplab data fetch cifar10`).")
         url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
         log.info("downloading %s from %s", archive, url)
-        _pooch_retrieve(url, spec.archive.known_hash, spec.archive.fname, folder, progress)
+        _pooch_retrieve(spec, url, spec.archive.known_hash, archive, progress)
     # Unpack into a fresh folder, check the batches, then move them into place and write the record last,
     # so an interrupted run leaves no record and is unpacked again next time.
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".unpack-"))
-    try:
+    with _scratch(folder, "unpack") as tmp:
         pooch.Untar(members=[_CIFAR10_DIR], extract_dir=tmp.name)(str(archive), "download", None)
         src = tmp / _CIFAR10_DIR
         missing = [f.path for f in spec.files if f.required and not (src / Path(f.path).name).is_file()]
@@ -263,19 +410,23 @@ def _install_cifar10(spec: DatasetSpec, home: Path, download: bool, base_url: st
             os.replace(p, dest / p.name)
         _write_atomic(home / CIFAR10_SUMS, "".join(lines).encode())
         log.info("unpacked %s into %s", archive, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
-_AREM_MEMBER = re.compile(r"(?:^|/)((?:%s)/dataset\d+\.csv|bendingType\.pdf|sensorsPlacement\.pdf)$"
-                          % "|".join(AREM_ACTIVITIES), re.IGNORECASE)
+_AREM_MEMBER = re.compile(rf"(?:^|/)((?:{'|'.join(AREM_ACTIVITIES)})/dataset\d+\.csv|bendingType\.pdf|"
+                          r"sensorsPlacement\.pdf)$", re.IGNORECASE)
+
+
+#: Largest member read from an AReM archive (the real CSVs are ~20 KB, the inner zip ~1 MB): a corrupt or
+#: hostile archive cannot make the reader decompress more.
+_AREM_MAX_MEMBER_BYTES = 64 << 20
 
 
 def _arem_members(root: Path) -> dict[str, list[bytes]]:
     """``{path inside arem/: [bytes, ...]}`` of every AReM file found under ``root``, in nested zips too.
 
     A name can have several candidates (e.g. a copy in another folder of the archive); the caller
-    keeps the one whose digest is the expected one.
+    keeps the one whose digest is the expected one. Only members with AReM names (and nested zips, three
+    deep) are decompressed, each at most :data:`_AREM_MAX_MEMBER_BYTES`.
     """
     import io
 
@@ -293,7 +444,13 @@ def _arem_members(root: Path) -> dict[str, list[bytes]]:
         for info in zf.infolist():
             if info.is_dir():
                 continue
-            if info.filename.lower().endswith(".zip") and depth < 3:
+            nested = info.filename.lower().endswith(".zip") and depth < 3
+            if not (nested or _AREM_MEMBER.search(info.filename.replace("\\", "/"))):
+                continue
+            if info.file_size > _AREM_MAX_MEMBER_BYTES:
+                raise zipfile.BadZipFile(f"member {info.filename!r} declares {info.file_size} bytes, more than an "
+                                         "AReM file has")
+            if nested:
                 scan_zip(zipfile.ZipFile(io.BytesIO(zf.read(info))), depth + 1)
             else:
                 take(info.filename, lambda info=info: zf.read(info))
@@ -312,44 +469,38 @@ def _arem_members(root: Path) -> dict[str, list[bytes]]:
 def _install_arem(spec: DatasetSpec, home: Path, wanted: list[FileSpec], base_url: str | None,
                   progress: bool) -> None:
     """Download the AReM zip, check every wanted file against the built-in table, write them into arem/."""
-    import pooch
-
     folder = home / spec.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".download-"))
-    try:
-        url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
+    url = _url_for(spec, spec.archive.fname, spec.archive.url, base_url)
+    with _scratch(folder) as tmp:
         log.info("downloading AReM from %s", url)
-        # No digest is published for this zip (every file in it is checked below), so pooch's advice to
-        # record the zip's hash is not shown.
-        plog = pooch.get_logger()
-        level = plog.level
-        plog.setLevel(logging.WARNING)
+        # No digest is published for this zip (every file in it is checked below); _pooch_retrieve does
+        # not show pooch's advice to record the zip's hash.
+        archive = _pooch_retrieve(spec, url, spec.archive.known_hash, tmp / spec.archive.fname, progress,
+                                  shown=folder / spec.archive.fname)
         try:
-            _pooch_retrieve(url, spec.archive.known_hash, spec.archive.fname, tmp, progress,
-                            processor=pooch.Unzip(extract_dir="unzipped"))
-        finally:
-            plog.setLevel(level)
-        members = _arem_members(tmp / "unzipped")
+            members = _arem_members(archive.parent)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+            raise DownloadError(f"could not download {spec.archive.fname} ({spec.name}) from {url}: "
+                                f"{_reason(zipfile.BadZipFile(str(exc)), url)}. Nothing was kept. "
+                                f"{_by_hand(spec, folder / spec.archive.fname, url)}", url, folder) from exc
         checked: dict[Path, bytes] = {}
         for f in wanted:
             rel = f.path.removeprefix("arem/")
             if rel not in members:
                 if f.required:
                     raise DownloadError(f"the AReM archive from {url} has no {rel}; expected the 88 recordings in "
-                                        f"{len(AREM_ACTIVITIES)} activity folders")
+                                        f"{len(AREM_ACTIVITIES)} activity folders. Nothing was written. "
+                                        f"{_by_hand(spec, folder / spec.archive.fname, url)}", url, folder)
                 continue
             digests = [hashlib.sha256(b).hexdigest() for b in members[rel]]
             if f.sha256 not in digests:
                 raise ChecksumError(f"{rel} in {url}", f.sha256, digests[0],
-                                    hint="Nothing was written. The archive differs from the original release; "
-                                         "put the original files into the data folder yourself.")
+                                    hint="Nothing was written. The archive differs from the original release. "
+                                         + _by_hand(spec, folder / spec.archive.fname, url))
             checked[home / f.path] = members[rel][digests.index(f.sha256)]
         for path, data in checked.items():  # everything checked before anything is written
             _write_atomic(path, data)
         log.info("wrote %d AReM files into %s", len(checked), folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _missing_message(spec: DatasetSpec, home: Path, missing: list[str]) -> str:

@@ -18,7 +18,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from .._validation import as_generator, check_positive_int, resolve_dtype
+from .._validation import as_generator, check_positive_int, check_split_size, resolve_dtype
 from .batching import stratified_split
 from .cache import ensure_files, expected_digests, read_verified
 from .formats import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parse_cifar10_bin, parse_idx
@@ -75,6 +75,21 @@ class Dataset:
         return (f"Dataset({self.name!r}, train={self.X_train.shape}, test={self.X_test.shape}{val}, "
                 f"classes={self.n_classes})")
 
+    def _repr_html_(self) -> str:
+        """A short table for Jupyter: parts, shapes, classes and the description."""
+        import html
+
+        parts = [("train", self.X_train, self.y_train), ("validation", self.X_val, self.y_val),
+                 ("test", self.X_test, self.y_test)]
+        rows = "".join(f"<tr><td>{p}</td><td>{X.shape[0]:,}</td><td>{tuple(X.shape[1:])}</td><td>{X.dtype}</td></tr>"
+                       for p, X, _ in parts if X is not None)
+        names = ", ".join(map(str, self.class_names[:12])) + (", …" if self.n_classes > 12 else "")
+        desc = f"<p>{html.escape(self.description)}</p>" if self.description else ""
+        return (f"<p><b>Dataset {html.escape(self.name)}</b>: {self.n_classes} classes ({html.escape(names)})"
+                + (f", images {self.image_shape}" if self.image_shape else "") + "</p>"
+                + "<table><thead><tr><th>part</th><th>samples</th><th>sample shape</th><th>dtype</th></tr></thead>"
+                + f"<tbody>{rows}</tbody></table>{desc}")
+
 
 # ------------------------------------------------------------------------------------ common steps
 
@@ -90,6 +105,17 @@ def _resolve_scale(scale, default: str | None) -> str | None:
     raise ValueError(f"unknown scale {scale!r}; expected None (raw values), 'unit' (divide by the maximum value: "
                      "255 for images, 16 for digits), 'standard' (per-feature standardization fitted on the "
                      "training part) or 'auto'")
+
+
+def _check_sizes(test_size=None, val_size=None, n_train=None) -> None:
+    """Refuse bad split sizes before any file is read or downloaded (``1.0`` is a fraction, never "one
+    sample"; see :func:`mlplab._validation.check_split_size`)."""
+    if test_size is not None:
+        check_split_size(test_size, "test_size")
+    if val_size is not None:
+        check_split_size(val_size, "val_size")
+    if n_train is not None:
+        check_positive_int(n_train, "n_train")
 
 
 def _sub_rngs(seed) -> tuple[np.random.Generator, np.random.Generator]:
@@ -114,6 +140,7 @@ def _finish(spec: DatasetSpec, X_train: np.ndarray, y_train: np.ndarray, X_test:
     rng_val, rng_sub = _sub_rngs(seed)
     X_val = y_val = groups_val = None
     if val_size is not None:
+        val_size = check_split_size(val_size, "val_size", n=y_train.shape[0])
         if val_by_groups:
             from .arem import split_recordings
 
@@ -196,11 +223,12 @@ def load_digits(test_size: float | int = 0.2, seed: Seed = 0, dtype: str | np.dt
     Shapes: ``X (N, 64)`` or ``(N, 8, 8)``, ``y (N,)``."""
     from sklearn.datasets import load_digits as _sk_load_digits
 
+    _check_sizes(test_size, val_size, n_train)
     spec = get_spec("digits")
     raw = _sk_load_digits()
     X = raw.data
     y = raw.target.astype(np.int64)
-    tr, te = stratified_split(y, test_size, rng=seed)
+    tr, te = stratified_split(y, check_split_size(test_size, "test_size", n=y.shape[0]), rng=seed)
     return _finish(spec, X[tr], y[tr], X[te], y[te], max_value=16.0, scale=scale, default_scale="unit",
                    flatten=flatten, val_size=val_size, n_train=n_train, seed=seed, dtype=dtype,
                    feature_names=_pixel_names((8, 8)), image_shape=(8, 8),
@@ -208,6 +236,7 @@ def load_digits(test_size: float | int = 0.2, seed: Seed = 0, dtype: str | np.dt
 
 
 def _load_idx_dataset(name: str, data_home, download, base_url, progress, **options) -> Dataset:
+    _check_sizes(val_size=options.get("val_size"), n_train=options.get("n_train"))
     spec = get_spec(name)
     home = ensure_files(name, data_home, download, base_url, progress)
     arrays = {}
@@ -267,6 +296,7 @@ def load_cifar10(data_home: str | PathLike | None = None, download: bool = True,
     ``(N, 3, 32, 32)`` with ``flatten=False``; for plotting use ``X.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)``.
     ``y (N,)`` in 0..9. ``scale="auto"`` = ``"unit"`` (divide by 255). Options as in :func:`load`.
     """
+    _check_sizes(val_size=val_size, n_train=n_train)
     spec = get_spec("cifar10")
     home = ensure_files("cifar10", data_home, download, base_url, progress)
     digests = expected_digests("cifar10", home)
@@ -307,13 +337,14 @@ def load_arem(split: str = "rows", test_size: float | int = 0.2, drop_duplicates
     spec = get_spec("arem")
     if split not in ("rows", "recordings"):
         raise ValueError(f"unknown split {split!r} for arem; expected 'rows' or 'recordings'")
+    _check_sizes(test_size, val_size, n_train)
     home = ensure_files("arem", data_home, download, base_url, progress)
     X, y, groups, info = arem_arrays(home, drop_duplicates=drop_duplicates)
     if split == "rows":
-        tr, te = stratified_split(y, test_size, rng=seed)
+        tr, te = stratified_split(y, check_split_size(test_size, "test_size", n=y.shape[0]), rng=seed)
         tr, te = np.sort(tr), np.sort(te)
     else:
-        tr, te = split_recordings(groups, test_size, as_generator(seed))
+        tr, te = split_recordings(groups, check_split_size(test_size, "test_size"), as_generator(seed))
     extra = {"data_home": str(home), "split": split, "test_size": test_size, "drop_duplicates": drop_duplicates,
              "test_recordings": list(dict.fromkeys(groups[te].tolist())) if split == "recordings" else None,
              **info}

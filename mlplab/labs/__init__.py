@@ -2,7 +2,8 @@
 
 Each lab is a module in this package defining ``NAME``, ``DESCRIPTION`` (one line) and
 ``run(ctx: LabContext) -> None``; it trains, draws its figures into ``ctx.out_dir`` and fills
-``ctx.report``. The registry below lists them in the order of the course.
+``ctx.report``. A lab may define ``check() -> None``, run before its folder is made, that raises if
+something it needs is missing. The registry below lists them in the order of the course.
 """
 from __future__ import annotations
 

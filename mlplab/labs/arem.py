@@ -12,7 +12,8 @@ part is only measured:
 1. five stages, each changing one thing and keeping the best by validation accuracy (greedy):
    input scaling layer (none, min-max, standard), hidden layers ([30,30], [50,50], [50,50,50]),
    optimizer (Momentum, RMSProp, Adam), activation (sigmoid, ReLU, LeakyReLU), dropout (0, 0.2);
-2. a seeded log-uniform learning-rate search (20 draws) for the configuration they arrived at;
+2. a seeded log-uniform learning-rate search (20 draws, :mod:`mlplab.search`'s random sampler on
+   Optuna) for the configuration they arrived at;
 3. two candidates, that configuration and the published one, trained for up to 250 epochs with
    early stopping on validation accuracy (the weights of the best validation epoch are kept) while
    the test accuracy of every epoch is recorded, so the report can say where test accuracy turned
@@ -35,8 +36,9 @@ import numpy as np
 from .. import callbacks as cb_mod
 from .. import metrics
 from ..config import TrainConfig
+from ..search import LogUniform, load_space, require_optuna, run_search
 from ..train import TrainingDiverged, build_trainer
-from .base import LabContext, describe_space, library_search, random_search, trials_from_table
+from .base import LabContext, trials_from_table
 from .base import quiet_optuna as _quiet_optuna
 
 NAME = "arem"
@@ -84,7 +86,7 @@ STAGES: tuple[tuple[str, str, tuple], ...] = (
 )
 
 #: the learning-rate search space: the original's ``10 ** U(-5, -2)``
-LR_SPACE = {"lr": ("loguniform", 1e-5, 1e-2)}
+LR_SPACE = {"lr": LogUniform(1e-5, 1e-2)}
 
 
 @dataclass(frozen=True)
@@ -184,29 +186,25 @@ def train(cfg: Config, data, epochs: int, patience: int, batch_size: int, seed: 
         seconds=seconds, model=model, diverged=diverged)
 
 
-def _search(ctx: LabContext, split: str, cfg: Config, budget: Budget, seed: int, objective) -> tuple[list[dict], str]:
-    """The learning-rate search for ``cfg``; returns the trials and how they were run.
+def search_space(cfg: Config, budget: Budget):
+    """The learning-rate search's whole space: :data:`LR_SPACE` and ``cfg`` fixed, trained like a
+    stage run's epochs (``budget.stage_epochs``, batches of ``budget.batch_size``)."""
+    return load_space({**LR_SPACE, "hidden": ",".join(map(str, cfg.hidden)), "activation": cfg.activation,
+                       "optimizer": cfg.optimizer, "scaler": cfg.scaler or "none", "dropout": cfg.dropout,
+                       "norm": "none", "batch_size": budget.batch_size, "epochs": budget.stage_epochs})
 
-    With ``mlplab.search`` and Optuna installed, the library's ``run_search`` runs it on the same
-    split and validation part (random sampler, no pruning, no early stopping; a trial's value is its
-    validation accuracy after the last epoch). Otherwise a seeded random search
-    (:func:`mlplab.labs.base.random_search`) calls ``objective``, which trains like a stage run.
-    """
-    run_search, why = library_search()
-    if run_search is None:
-        return (random_search(LR_SPACE, objective, budget.search_trials, seed),
-                f"seeded random search of the lab (numpy Generator, seed {seed}; the library's Optuna search "
-                f"was not used: {why})")
-    from ..search import LogUniform
 
-    space = {"lr": LogUniform(LR_SPACE["lr"][1], LR_SPACE["lr"][2]), "hidden": ",".join(map(str, cfg.hidden)),
-             "activation": cfg.activation, "optimizer": cfg.optimizer, "scaler": cfg.scaler or "none",
-             "dropout": cfg.dropout, "norm": "none", "batch_size": budget.batch_size, "epochs": budget.stage_epochs}
+def _search(ctx: LabContext, split: str, cfg: Config, budget: Budget, seed: int) -> tuple[list[dict], str]:
+    """The learning-rate search for ``cfg``: ``budget.search_trials`` trials of
+    :func:`mlplab.search.run_search` on the same split and validation part (random sampler, no
+    pruning, no early stopping; a trial's value is its validation accuracy after the last epoch);
+    returns the trials and how they were run."""
     with _quiet_optuna():
-        result = run_search(space, "arem", n_trials=budget.search_trials, sampler="random", pruner="none",
-                            seed=seed, val_size=budget.val_size, n_train=budget.n_train, data_home=ctx.data_home,
+        result = run_search(search_space(cfg, budget), "arem", n_trials=budget.search_trials, sampler="random",
+                            pruner="none", seed=seed, val_size=budget.val_size, n_train=budget.n_train,
+                            data_home=ctx.data_home,
                             data_options={"split": split, "test_size": budget.test_size, "scale": None})
-    return (trials_from_table(result.table, ["lr"]),
+    return (trials_from_table(result.table, list(LR_SPACE)),
             f"mlplab.search.run_search (Optuna, random sampler, seed {seed}, no pruning; a draw's value is its "
             f"validation accuracy after epoch {budget.stage_epochs}, without early stopping)")
 
@@ -232,6 +230,11 @@ def _timed(fn) -> float:
 #: evaluation); a second thread only adds synchronisation, and on a busy machine OpenBLAS threads that
 #: wait for a core make a 4096 x 6 by 6 x 50 product 50 times slower.
 BLAS_THREADS = 1
+
+
+def check() -> None:
+    """Optuna runs the learning-rate search: say so before any folder is made or minutes of training are spent."""
+    require_optuna()
 
 
 def run(ctx: LabContext) -> None:
@@ -278,14 +281,11 @@ def run_split(ctx: LabContext, data, split: str, budget: Budget, seed: int) -> d
 
     incumbent = fit(current)
 
-    def objective(params: dict) -> tuple[float, dict]:
-        r = fit(replace(current, lr=params["lr"]))
-        return score(r), {"result": r}
-
-    trials, method = _search(ctx, split, current, budget, seed, objective)
+    trials, method = _search(ctx, split, current, budget, seed)
     best_trial = max(trials, key=lambda t: t["value"])
-    if "result" not in best_trial["info"]:  # run by mlplab.search: train the best draw as a stage run
-        best_trial["info"]["result"] = fit(replace(current, lr=best_trial["params"]["lr"]))
+    # the search scores a draw after its last epoch; the best draw is trained again as a stage run
+    # (early stopping, best weights kept) to compare with the stages' choice on equal terms
+    best_trial["info"]["result"] = fit(replace(current, lr=best_trial["params"]["lr"]))
     chosen = current
     if score(best_trial["info"]["result"]) > score(incumbent):
         chosen = replace(current, lr=best_trial["params"]["lr"])
@@ -323,9 +323,8 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
 
     from .. import plots
 
-    plt = plots.plt
     for split, res in results.items():
-        fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+        fig, axes = plots.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
         for ax, st in zip(axes.flat, res["stages"]):
             for i, (value, r) in enumerate(zip(st["values"], st["runs"])):
                 color = plots.optimizer_color(value) if st["key"] == "optimizer" else STAGE_COLORS[i]
@@ -359,10 +358,9 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
         fig.suptitle(f"AReM, {SPLITS[split]}: one change at a time, each kept if validation accuracy is best "
                      f"(at most {budget.stage_epochs} epochs, batch {budget.batch_size})", fontsize=13)
         plots.save(fig, ctx.path(f"stages_{split}.png"), dpi=_dpi(ctx))
-        plt.close(fig)
 
     # early stopping of the final models
-    fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5.4), constrained_layout=True,
+    fig, axes = plots.subplots(1, len(results), figsize=(7 * len(results), 5.4), constrained_layout=True,
                              squeeze=False)
     for ax, (split, res) in zip(axes.flat, results.items()):
         r = res["final"]
@@ -394,10 +392,9 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
     fig.suptitle(f"AReM final models: early stopping on validation accuracy (patience {budget.final_patience} "
                  f"epochs, at most {budget.final_epochs})", fontsize=12)
     plots.save(fig, ctx.path("early_stopping.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # confusion matrices
-    fig, axes = plt.subplots(1, len(results), figsize=(6.6 * len(results), 5.6), constrained_layout=True,
+    fig, axes = plots.subplots(1, len(results), figsize=(6.6 * len(results), 5.6), constrained_layout=True,
                              squeeze=False)
     for ax, (split, res) in zip(axes.flat, results.items()):
         cm = res["confusion"]
@@ -418,7 +415,6 @@ def _figures(ctx: LabContext, results: dict, budget: Budget) -> None:
     fig.suptitle("AReM final models: confusion matrices on the test part (count and row percentage)",
                  fontsize=12)
     plots.save(fig, ctx.path("confusion.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------- report
@@ -502,7 +498,7 @@ def _write_report(ctx: LabContext, results: dict, budget: Budget, clock: tuple[f
 
     rep.heading("Learning-rate search")
     rep.text(
-        f"{budget.search_trials} learning rates drawn from {describe_space(LR_SPACE)} (the original's "
+        f"{budget.search_trials} learning rates drawn from {load_space(LR_SPACE).summary()} (the original's "
         f"`10 ** U(-5, -2)`) by the {rows['method']}, each trained for at most {budget.stage_epochs} epochs on the "
         f"configuration the stages kept. The draw with the best validation accuracy replaces the stages' "
         f"learning rate only if it beats it. With at most {budget.stage_epochs} epochs per draw, small learning "
@@ -603,7 +599,7 @@ def _write_report(ctx: LabContext, results: dict, budget: Budget, clock: tuple[f
         "budget": asdict(budget), "published": {k: list(v) if isinstance(v, tuple) else v
                                                 for k, v in PUBLISHED.items()},
         "stages": [{"key": k, "what": w, "values": [value_label(k, v) for v in vals]} for k, w, vals in STAGES],
-        "start_lr": START_LR, "lr_space": {k: list(v) for k, v in LR_SPACE.items()}, "search": rows["method"],
+        "start_lr": START_LR, "lr_space": {k: v.to_dict() for k, v in LR_SPACE.items()}, "search": rows["method"],
         "early_stopping": {"monitor": "val_accuracy", "restore_best_weights": True},
         "loss": "SoftmaxCrossEntropy (mean over the batch)", "dtype": "float32", "blas_threads": BLAS_THREADS,
         "init": "mlp default: Xavier for sigmoid, He for ReLU and LeakyReLU",

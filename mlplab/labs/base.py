@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from .._files import atomic_write_text
 from ..envinfo import environment_info, environment_markdown
 from ..runs import make_run_dir, write_json
 
-__all__ = ["LabContext", "Report", "run_lab", "random_search", "draw_params", "describe_space"]
+__all__ = ["LabContext", "Report", "run_lab", "trials_from_table", "quiet_optuna"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +119,9 @@ def run_lab(name: str, out: str | os.PathLike | None = None, quick: bool = False
     from . import get_lab
 
     module = get_lab(name)
+    check = getattr(module, "check", None)  # what a lab needs (a package, say), checked before any folder is made
+    if check is not None:
+        check()
     out_dir = make_run_dir(out, f"lab-{name}{'-quick' if quick else ''}")
     ctx = LabContext(name=name, out_dir=out_dir, quick=quick, seed=seed, data_home=data_home,
                      options=dict(options or {}), echo=echo, report=Report(module.DESCRIPTION))
@@ -136,79 +138,13 @@ def run_lab(name: str, out: str | os.PathLike | None = None, quick: bool = False
 
 
 # ------------------------------------------------------------------------------- hyperparameter search
-
-def draw_params(space: dict[str, tuple], rng) -> dict[str, Any]:
-    """One draw from a search space ``{name: spec}``: ``("loguniform", low, high)``,
-    ``("uniform", low, high)``, ``("int", low, high)`` (both ends included) or ``("choice", [values])``."""
-    out: dict[str, Any] = {}
-    for name, spec in space.items():
-        kind = spec[0]
-        if kind == "loguniform":
-            out[name] = float(10 ** rng.uniform(math.log10(spec[1]), math.log10(spec[2])))
-        elif kind == "uniform":
-            out[name] = float(rng.uniform(spec[1], spec[2]))
-        elif kind == "int":
-            out[name] = int(rng.integers(spec[1], spec[2] + 1))
-        elif kind == "choice":
-            out[name] = spec[1][int(rng.integers(len(spec[1])))]
-        else:
-            raise ValueError(f"unknown search-space kind {kind!r} for {name!r}; expected loguniform, uniform, "
-                             "int or choice")
-    return out
-
-
-def describe_space(space: dict[str, tuple]) -> str:
-    """The search space in words, for reports: ``lr log-uniform in [1e-05, 0.01]; ...``."""
-    parts = []
-    for name, spec in space.items():
-        if spec[0] == "choice":
-            parts.append(f"{name} one of {{{', '.join(str(v) for v in spec[1])}}}")
-        else:
-            word = {"loguniform": "log-uniform", "uniform": "uniform", "int": "integer"}[spec[0]]
-            parts.append(f"{name} {word} in [{spec[1]:g}, {spec[2]:g}]")
-    return "; ".join(parts)
-
-
-def random_search(space: dict[str, tuple], objective: Callable[[dict], tuple[float, dict]], n_trials: int,
-                  seed: int) -> list[dict[str, Any]]:
-    """Seeded random search that maximises ``objective(params) -> (value, info)``.
-
-    Draws ``n_trials`` parameter sets from ``space`` (see :func:`draw_params`) with
-    ``numpy.random.default_rng(seed)``, in order, and returns one record per trial:
-    ``{"number", "params", "value", "info"}``. A trial whose objective raises
-    ``FloatingPointError`` (a diverged training) gets value ``-inf``. The best trial is
-    ``max(trials, key=lambda t: t["value"])`` (the first one on ties).
-    """
-    rng = np.random.default_rng(seed)
-    trials = []
-    for number in range(int(n_trials)):
-        params = draw_params(space, rng)
-        try:
-            value, info = objective(params)
-        except FloatingPointError as exc:  # TrainingDiverged
-            value, info = -math.inf, {"error": str(exc).split(".")[0]}
-        trials.append({"number": number, "params": params, "value": float(value), "info": dict(info)})
-    return trials
-
-
-def library_search() -> tuple[Any, str]:
-    """``(mlplab.search.run_search, "")`` when the library's Optuna search can run here, else
-    ``(None, why not)``: the labs then fall back to :func:`random_search`."""
-    try:
-        from ..search import run_search
-    except ImportError as exc:
-        return None, f"mlplab.search is not importable: {exc}"
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        return None, "optuna is not installed (pip install 'mlplab[search]')"
-    return run_search, ""
-
+# (the labs search with mlplab.search; these turn its results into the rows of a lab's report)
 
 def trials_from_table(table: Sequence[dict], names: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of a ``mlplab.search`` results table as :func:`random_search` records: completed
-    trials keep their validation accuracy, others get ``-inf``; ``info`` holds ``epochs``,
-    ``seconds`` and ``note``."""
+    """The rows of a ``mlplab.search`` results table as the labs' trial records ``{"number", "params",
+    "value", "info"}``: completed trials keep their validation accuracy, others get ``-inf``; ``info``
+    holds ``epochs``, ``seconds`` and ``note``. The best trial is ``max(trials, key=lambda t:
+    t["value"])`` (the first one on ties)."""
     out = []
     for row in table:
         done = row.get("state") == "complete" and row.get("val_accuracy") is not None

@@ -177,11 +177,11 @@ def _grid(ctx: LabContext, filename: str, curves, diverged, lines, epochs: int, 
           legend_cols: int | None = None) -> None:
     """A 4x4 grid, one panel per weight scale; ``lines`` = ``[(variant, colour, linestyle, label), ...]``.
     A cross at the bottom of a panel marks the epoch in which that run's loss became NaN."""
-    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(4, 4, figsize=(12, 10.5), sharex=True, sharey=True, constrained_layout=True)
+    fig, axes = plots.subplots(4, 4, figsize=(12, 10.5), sharex=True, sharey=True, constrained_layout=True)
     ep = np.arange(epochs + 1)
-    handles = [plt.Line2D([], [], color=c, ls=ls, lw=1.6, label=label) for _, c, ls, label in lines]
+    handles = [Line2D([], [], color=c, ls=ls, lw=1.6, label=label) for _, c, ls, label in lines]
     any_diverged = False
     for i, (ax, scale) in enumerate(zip(axes.flat, WEIGHT_SCALES)):
         for variant, color, ls, _ in lines:
@@ -200,19 +200,18 @@ def _grid(ctx: LabContext, filename: str, curves, diverged, lines, epochs: int, 
         if i >= 12:
             ax.set_xlabel("epoch")
     if any_diverged:
-        handles.append(plt.Line2D([], [], color="0.3", marker="x", ls="", ms=9, mew=2.2,
+        handles.append(Line2D([], [], color="0.3", marker="x", ls="", ms=9, mew=2.2,
                                   label="loss became NaN in this epoch"))
     fig.suptitle(f"batchnorm: training accuracy per epoch, {title}\n784-100x5-10 ReLU, {n} MNIST images, "
                  f"SGD lr {LR}, {epochs} epochs; weights drawn from N(0, scale²)")
     fig.legend(handles=handles, loc="outside lower center", ncol=legend_cols or len(handles), fontsize=10.5)
     plots.save(fig, ctx.path(filename))
-    plt.close(fig)
 
 
 def _summary_figure(ctx: LabContext, curves, diverged, epochs: int, n: int) -> None:
-    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), sharey=True, constrained_layout=True)
+    fig, axes = plots.subplots(1, 3, figsize=(15, 4.6), sharey=True, constrained_layout=True)
     batch_colors = BATCH_COLORS
     for ax, norm in zip(axes, (None, "batchnorm", "layernorm")):
         for (batch, nm), cs in curves.items():
@@ -229,10 +228,9 @@ def _summary_figure(ctx: LabContext, curves, diverged, epochs: int, n: int) -> N
         ax.set(xlabel="weight scale (std of the initial weights)", title=NORM_LABELS[norm])
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], color=c, marker="o", ms=4, label=f"batch {b}") for b, c in batch_colors.items()]
-    handles.append(plt.Line2D([], [], color="0.3", marker="x", ls="", ms=9, mew=2.2, label="loss diverged (NaN)"))
+    handles = [Line2D([], [], color=c, marker="o", ms=4, label=f"batch {b}") for b, c in batch_colors.items()]
+    handles.append(Line2D([], [], color="0.3", marker="x", ls="", ms=9, mew=2.2, label="loss diverged (NaN)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=10)
     axes[0].set_ylabel(f"training accuracy after {epochs} epochs")
     fig.suptitle(f"batchnorm: final training accuracy by weight scale and batch size ({n} MNIST images, SGD lr {LR})")
     plots.save(fig, ctx.path("batchnorm_summary.png"))
-    plt.close(fig)

@@ -200,9 +200,8 @@ def _settled_epoch(log_rows, final_acc: float) -> int:
 
 
 def _loss_figure(ctx: LabContext, loss_curve, acc_curve, log_rows, n_train, sk_acc) -> None:
-    import matplotlib.pyplot as plt
 
-    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11.5, 4.4), constrained_layout=True)
+    fig, (ax_l, ax_a) = plots.subplots(1, 2, figsize=(11.5, 4.4), constrained_layout=True)
     epochs = np.arange(1, loss_curve.size)  # log-scaled x: from the first update on
     logged = np.array([row[0] for row in log_rows if row[0] > 0])
     every = int(log_rows[1][0] - log_rows[0][0]) if len(log_rows) > 1 else 1
@@ -225,18 +224,16 @@ def _loss_figure(ctx: LabContext, loss_curve, acc_curve, log_rows, n_train, sk_a
     ax_a.legend(loc="lower right")
     fig.suptitle("dnn: 64-80-70-10 sigmoid network, full-batch gradient descent on digits (lr 0.01, summed gradient)")
     plots.save(fig, ctx.path("dnn_training.png"))
-    plt.close(fig)
 
 
 def _digit_figure(ctx: LabContext, data, idx: int, p_ours, p_sk) -> None:
-    import matplotlib.pyplot as plt
 
     image = data.X_test[idx].astype(np.float64)
     mean, std = data.extra.get("scaler_mean"), data.extra.get("scaler_std")
     if mean is not None:  # undo the standardization to show the original 0..16 intensities
         image = image * std + mean
     true = int(data.y_test[idx])
-    fig, (ax_i, ax_p) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1, 1.6]},
+    fig, (ax_i, ax_p) = plots.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1, 1.6]},
                                      constrained_layout=True)
     ax_i.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
     ax_i.set_xticks([])
@@ -255,4 +252,3 @@ def _digit_figure(ctx: LabContext, data, idx: int, p_ours, p_sk) -> None:
     ax_p.legend(loc="upper left", ncol=1, fontsize=9)
     ax_p.grid(alpha=0.3, axis="y")
     plots.save(fig, ctx.path("dnn_digit.png"))
-    plt.close(fig)

@@ -9,8 +9,9 @@ The assignment this follows (CS231n's "fully-connected nets" on CIFAR-10) asks f
    weights): plain networks trained with SGD on the 50 images for a grid of weight scales and
    learning rates. The deeper network learns in a much narrower band of weight scales;
 3. a search for a good model over learning rate, weight scale, batch size, dropout and
-   normalization, with the train, validation and test accuracy of the best one. The original
-   goal on CIFAR-10 is at least 0.50 test accuracy.
+   normalization (a seeded random search of :mod:`mlplab.search`, on Optuna), with the train,
+   validation and test accuracy of the best one. The original goal on CIFAR-10 is at least 0.50
+   test accuracy.
 
 The dataset is CIFAR-10 unless ``--dataset`` names another (``mnist``, ``fashion-mnist``, ``digits``).
 CIFAR-10 is not downloaded by the lab: if its files are absent the lab says so and how to get them
@@ -31,8 +32,9 @@ from .. import io, metrics
 from ..losses import SoftmaxCrossEntropy
 from ..model import mlp
 from ..optim import make_optimizer
+from ..search import Categorical, LogUniform, load_space, require_optuna, run_search
 from ..train import Trainer, TrainingDiverged
-from .base import LabContext, describe_space, library_search, random_search, trials_from_table
+from .base import LabContext, trials_from_table
 from .base import quiet_optuna as _quiet_optuna
 
 NAME = "fc-net"
@@ -55,13 +57,13 @@ OVERFIT_OPT = {"optimizer": "adam", "lr": 1e-3, "batch_size": 25}
 WEIGHT_SCALES = tuple(float(s) for s in np.logspace(-3, 0, 13))
 GRID_LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
-#: the search space (Adam, ReLU, the dataset's hidden layers)
+#: the searched parameters (with Adam, ReLU and the dataset's hidden layers, see :func:`search_space`)
 SEARCH_SPACE = {
-    "lr": ("loguniform", 1e-4, 1e-2),
-    "weight_scale": ("loguniform", 1e-3, 1e-1),
-    "batch_size": ("choice", [64, 128, 256]),
-    "dropout": ("choice", [0.0, 0.1, 0.2, 0.3, 0.5]),
-    "norm": ("choice", list(NORMS)),
+    "lr": LogUniform(1e-4, 1e-2),
+    "weight_scale": LogUniform(1e-3, 1e-1),
+    "batch_size": Categorical([64, 128, 256]),
+    "dropout": Categorical([0.0, 0.1, 0.2, 0.3, 0.5]),
+    "norm": Categorical(list(NORMS)),
 }
 
 
@@ -216,27 +218,19 @@ def fit_config(data, hidden, params: dict, X, y, epochs: int, seed: int, patienc
     return model, history, stop, time.perf_counter() - start
 
 
-def _search(ctx: LabContext, data, s: Settings, seed: int, objective) -> tuple[list[dict], str]:
-    """The hyperparameter search over :data:`SEARCH_SPACE`; returns the trials and how they were run.
+def search_space(s: Settings):
+    """The whole space of a trial: :data:`SEARCH_SPACE` and the fixed parts (the dataset's hidden
+    layers, ReLU, Adam, no scaler layer, ``s.search_epochs`` epochs)."""
+    return load_space({**SEARCH_SPACE, "hidden": ",".join(map(str, s.hidden)), "activation": "relu",
+                       "optimizer": "adam", "scaler": "none", "epochs": s.search_epochs})
 
-    With ``mlplab.search`` and Optuna installed, the library's ``run_search`` runs it (random sampler,
-    no pruning; a trial's value is its validation accuracy after the last epoch). Otherwise a seeded
-    random search (:func:`mlplab.labs.base.random_search`) calls ``objective`` (value: the best
-    validation accuracy over the epochs).
-    """
-    run_search, why = library_search()
-    if run_search is None:
-        return (random_search(SEARCH_SPACE, objective, s.search_trials, seed),
-                f"seeded random search of the lab (numpy Generator, seed {seed}; the library's Optuna search "
-                f"was not used: {why}); a trial's value is its best validation accuracy over the epochs")
-    from ..search import Categorical, LogUniform
 
-    dist = {"loguniform": lambda spec: LogUniform(spec[1], spec[2]), "choice": lambda spec: Categorical(spec[1])}
-    space = {name: dist[spec[0]](spec) for name, spec in SEARCH_SPACE.items()}
-    space.update(hidden=",".join(map(str, s.hidden)), activation="relu", optimizer="adam", scaler="none",
-                 epochs=s.search_epochs)
+def _search(ctx: LabContext, data, s: Settings, seed: int) -> tuple[list[dict], str]:
+    """The hyperparameter search: ``s.search_trials`` trials of :func:`mlplab.search.run_search` with
+    its seeded random sampler and no pruning; returns the trials and how they were run. A trial's
+    value is its validation accuracy after its last epoch."""
     with _quiet_optuna():
-        result = run_search(space, data.name, n_trials=s.search_trials, sampler="random", pruner="none",
+        result = run_search(search_space(s), data.name, n_trials=s.search_trials, sampler="random", pruner="none",
                             seed=seed, val_size=s.val_size, n_train=s.search_n_train or s.n_train,
                             data_home=ctx.data_home)
     return (trials_from_table(result.table, list(SEARCH_SPACE)),
@@ -245,6 +239,11 @@ def _search(ctx: LabContext, data, s: Settings, seed: int, objective) -> tuple[l
 
 
 # --------------------------------------------------------------------------------------------- run
+
+def check() -> None:
+    """Optuna runs the search: say so before any folder is made or minutes of training are spent."""
+    require_optuna()
+
 
 def run(ctx: LabContext) -> None:
     from threadpoolctl import threadpool_limits
@@ -268,15 +267,8 @@ def run(ctx: LabContext) -> None:
         sanity_seconds = time.perf_counter() - start
         ctx.echo(f"  weight-scale grid: {len(grid)} runs")
 
-        search_idx = _subset(data.y_train, s.search_n_train, seed + 1)
-        Xs, ys = data.X_train[search_idx], data.y_train[search_idx]
-
-        def objective(params: dict) -> tuple[float, dict]:
-            _, history, stop, seconds = fit_config(data, s.hidden, params, Xs, ys, s.search_epochs, seed)
-            return stop.best, {"best_epoch": stop.best_epoch, "seconds": seconds}
-
         start = time.perf_counter()
-        trials, search_method = _search(ctx, data, s, seed, objective)
+        trials, search_method = _search(ctx, data, s, seed)
         search_seconds = time.perf_counter() - start
         best = max(trials, key=lambda t: t["value"])
         ctx.echo(f"  search: best of {len(trials)} trials {best['params']} -> validation {best['value']:.4f}")
@@ -302,16 +294,16 @@ def run(ctx: LabContext) -> None:
 # ------------------------------------------------------------------------------------------ figures
 
 def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
+    from matplotlib import colormaps
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     from .. import plots
 
-    plt = plots.plt
     title_data = _data_title(data)
 
     # 1. overfitting 50 samples
-    fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+    fig, ax = plots.subplots(figsize=(8, 5), constrained_layout=True)
     for o in overfits:
         style = "-" if o["depth"] == 3 else "--"
         label = (f"{o['depth']}-layer, {NORM_LABELS[o['norm']]}"
@@ -326,12 +318,11 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
     ax.legend(loc="lower right", fontsize=9)
     ax.grid(alpha=0.3)
     plots.save(fig, ctx.path("overfit.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 2. weight-scale sensitivity
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True,
+    fig, axes = plots.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True,
                              gridspec_kw={"width_ratios": [1, 1, 0.9]})
-    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    cmap = colormaps["viridis"].with_extremes(bad="0.85")
     for ax, depth in zip(axes[:2], DEPTHS):
         m = np.array([[grid[depth, lr, sc] for sc in WEIGHT_SCALES] for lr in GRID_LRS])
         im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=0, vmax=1, aspect="auto", origin="lower")
@@ -361,10 +352,9 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
     fig.suptitle(f"Weight-scale sensitivity: plain ReLU nets on 50 samples of {title_data}, SGD, batch 25",
                  fontsize=12)
     plots.save(fig, ctx.path("weight_scale.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 3. the search
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True, sharey=True)
+    fig, axes = plots.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True, sharey=True)
     vals = np.array([t["value"] for t in trials])
     finite = vals[np.isfinite(vals)]
     for ax, key, xlabel in ((axes[0], "lr", "Adam learning rate (log scale)"),
@@ -378,7 +368,7 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
         ax.scatter([best["params"][key]], [best["value"]], marker="*", s=260, color="gold", edgecolor="black",
                    zorder=4)
         ax.set_xscale("log")
-        ax.set_xlim(SEARCH_SPACE[key][1] / 1.3, SEARCH_SPACE[key][2] * 1.3)
+        ax.set_xlim(SEARCH_SPACE[key].low / 1.3, SEARCH_SPACE[key].high * 1.3)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set(xlabel=xlabel, title=f"Validation accuracy against {xlabel.split(' (')[0]}")
         ax.grid(alpha=0.3, which="both")
@@ -396,7 +386,6 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
                  f"training samples, {s.search_epochs} epochs each (colour: normalization, size: dropout)",
                  fontsize=12)
     plots.save(fig, ctx.path("search.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
     # 4. the best model's training curves
     fig = plots.training_curves(final["history"], title=f"Best model on {title_data}: {_describe(best['params'], s)}")
@@ -405,7 +394,6 @@ def _figures(ctx, data, s, overfits, grid, trials, best, final) -> None:
         ax.legend(loc=where)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     plots.save(fig, ctx.path("best_model.png"), dpi=_dpi(ctx))
-    plt.close(fig)
 
 
 def _data_title(data) -> str:
@@ -501,7 +489,7 @@ def _write_report(ctx, data, s, note, overfits, grid, trials, best, final, searc
     n_tr = min(s.search_n_train or data.X_train.shape[0], data.X_train.shape[0])
     rep.text(
         f"Network [{','.join(map(str, s.hidden))}] with ReLU, Adam. {s.search_trials} trials over "
-        f"{describe_space(SEARCH_SPACE)}, run by the {search_method}. Each trial trains on the same stratified "
+        f"{load_space(SEARCH_SPACE).summary()}, run by the {search_method}. Each trial trains on the same stratified "
         f"{n_tr} training samples for {s.search_epochs} epochs. "
         f"The best trial is then trained on all {data.X_train.shape[0]} training samples for at most "
         f"{s.final_epochs} epochs, stopping when validation accuracy has not improved for {s.final_patience} "
@@ -556,8 +544,7 @@ def _write_report(ctx, data, s, note, overfits, grid, trials, best, final, searc
         "overfit": {"configs": [list(c) for c in OVERFIT_CONFIGS], **OVERFIT_OPT, "init": "he"},
         "weight_scale_grid": {"weight_scales": list(WEIGHT_SCALES), "learning_rates": list(GRID_LRS),
                               "optimizer": "sgd", "batch_size": 25},
-        "search_space": {k: list(v[1:]) if v[0] != "choice" else v[1] for k, v in SEARCH_SPACE.items()},
-        "search_kinds": {k: v[0] for k, v in SEARCH_SPACE.items()}, "search": search_method,
+        "search_space": search_space(s).to_dict(), "search": search_method,
         "best": best["params"], "loss": "SoftmaxCrossEntropy (mean over the batch)", "activation": "relu",
         "dtype": "float32", "blas_threads": BLAS_THREADS, "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "data": data.description,

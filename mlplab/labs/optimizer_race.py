@@ -190,9 +190,8 @@ def _first_below(curve, level: float):
 
 
 def _loss_figure(ctx: LabContext, curves, iterations: int, n_train: int) -> None:
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.2), constrained_layout=True)
+    fig, ax = plots.subplots(figsize=(9, 5.2), constrained_layout=True)
     its = np.arange(1, iterations + 1)
     for name, curve in curves.items():
         color = plots.optimizer_color(name)
@@ -209,13 +208,11 @@ def _loss_figure(ctx: LabContext, curves, iterations: int, n_train: int) -> None
     ax.grid(alpha=0.3)
     ax.legend(title="optimizer (smoothed)")
     plots.save(fig, ctx.path("race_loss.png"))
-    plt.close(fig)
 
 
 def _path_figure(ctx: LabContext, paths) -> None:
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 6.6), constrained_layout=True)
+    fig, axes = plots.subplots(2, 3, figsize=(15, 6.6), constrained_layout=True)
     xs, ys = np.meshgrid(np.linspace(-10, 10, 401), np.linspace(-5, 5, 201))
     zs = bowl(xs, ys)
     levels = [0.25, 0.5, 1, 2, 3, 4, 5, 6]
@@ -242,4 +239,3 @@ def _path_figure(ctx: LabContext, paths) -> None:
     fig.suptitle(f"{PATH_STEPS} steps of each optimizer on f(x, y) = x²/20 + y² from {START} (square: start, "
                  "cross: minimum; contours at f = " + ", ".join(f"{v:g}" for v in levels) + ")")
     plots.save(fig, ctx.path("race_paths.png"))
-    plt.close(fig)

@@ -180,9 +180,8 @@ def _first_below(results, level: float) -> str:
 
 
 def _figure(ctx: LabContext, results, sk, epochs: int) -> None:
-    import matplotlib.pyplot as plt
 
-    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    fig, (ax_l, ax_a) = plots.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     for name, res in results.items():
         ep = np.arange(1, res["loss"].size + 1)
         label = f"{plots.optimizer_label(name)} ({_hyper({'lr': OPTIMIZERS[name]['lr']})})"
@@ -211,4 +210,3 @@ def _figure(ctx: LabContext, results, sk, epochs: int) -> None:
     fig.suptitle(f"optimizers: 64-80-70-10 sigmoid network on digits, mini-batches of {BATCH_SIZE}, "
                  "same start and same batches for every optimizer")
     plots.save(fig, ctx.path("optimizers.png"))
-    plt.close(fig)

@@ -161,9 +161,8 @@ def run(ctx: LabContext) -> None:
 
 
 def _curves_figure(ctx: LabContext, name: str, res, ref, n: int, n_test: int) -> None:
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 5), constrained_layout=True)
+    fig, ax = plots.subplots(figsize=(8.5, 5), constrained_layout=True)
     if ref is not None:  # the unregularised run over the same epochs
         m = min(len(ref["train"]), len(res["train"]))
         ax.plot(np.arange(m), ref["train"][:m], color="0.65", lw=1.2, label="no regularisation, training")
@@ -176,13 +175,11 @@ def _curves_figure(ctx: LabContext, name: str, res, ref, n: int, n_test: int) ->
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=9.5)
     plots.save(fig, ctx.path(FILES[name]))
-    plt.close(fig)
 
 
 def _gap_figure(ctx: LabContext, results, n: int, n_test: int) -> None:
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 4.6), constrained_layout=True)
+    fig, ax = plots.subplots(figsize=(8.5, 4.6), constrained_layout=True)
     for name, res in results.items():
         ep = np.arange(len(res["train"]))
         ax.plot(ep, res["train"] - res["test"], color=COLORS[name], lw=1.6, label=name)
@@ -192,4 +189,3 @@ def _gap_figure(ctx: LabContext, results, n: int, n_test: int) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     plots.save(fig, ctx.path("overfitting_gap.png"))
-    plt.close(fig)

@@ -13,8 +13,13 @@
 * :mod:`mlplab.search.report` -- results table, best configuration (a file ``mlplab train --config``
   reads), optimisation-history and parameter-importance figures, report folder.
 
-Optuna is an optional dependency: ``pip install 'mlplab[search]'``. Everything that needs it raises
-``ImportError`` naming that command when it is missing. See docs/search.md.
+* :mod:`mlplab.search.workers` -- worker processes: one trial per ticket, a worker that dies fails
+  only its own trial, Ctrl-C stops them all.
+* :mod:`mlplab.search.cli` -- the ``mlplab search`` command.
+
+Optuna is a dependency of mlplab (the labs fc-net and arem search with it too); the PostgreSQL driver
+comes with ``pip install "mlplab[search]"``. Should Optuna be missing all the same, everything that
+needs it raises ``ImportError`` naming that command. See docs/search.md.
 """
 from ._optuna import EXTRA_HINT, PRUNERS, SAMPLERS, mask_url, open_storage, require_optuna
 from .report import (best_config, load_search, param_importances, plot_history, plot_importance, results_table,

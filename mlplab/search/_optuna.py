@@ -1,10 +1,12 @@
 """The Optuna side of the search: importing it, storages, samplers and pruners."""
 from __future__ import annotations
 
+import copy
 import os
 import time
 import warnings
 import zlib
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,21 +16,23 @@ if TYPE_CHECKING:  # pragma: no cover
     import optuna
 
 __all__ = ["require_optuna", "mask_url", "open_storage", "make_sampler", "make_pruner", "derive_seed",
-           "SAMPLERS", "PRUNERS", "EXTRA_HINT"]
+           "retry_trial", "fail_trial", "fail_unstarted_trials", "SAMPLERS", "PRUNERS", "EXTRA_HINT", "MAX_RETRY"]
 
-EXTRA_HINT = "pip install 'mlplab[search]'"
+EXTRA_HINT = 'pip install "mlplab[search]"'
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
+#: how many times the configuration of a trial whose worker stopped is run again
+MAX_RETRY = 3
 
 
 def require_optuna() -> "types.ModuleType":
     """Import and return :mod:`optuna`, or raise ``ImportError`` naming the extra that installs it."""
     try:
         import optuna
-    except ImportError as exc:
-        raise ImportError(f"hyperparameter search needs Optuna, which is not installed: {EXTRA_HINT} "
-                          f"(installs optuna and the PostgreSQL driver psycopg); "
-                          f"import error: {exc}") from exc
+    except ImportError as exc:  # ModuleNotFoundError: the command line's one line for a missing package
+        raise ModuleNotFoundError(f"hyperparameter search needs Optuna, a dependency of mlplab that is not installed "
+                          f"here: {EXTRA_HINT} (installs optuna and the PostgreSQL driver psycopg); "
+                          f"import error: {exc}", name="optuna") from exc
     return optuna
 
 
@@ -89,7 +93,7 @@ def _with_installed_driver(url: str) -> str:
 
 
 def open_storage(url: str | None, heartbeat: float | None = 30.0, grace_period: float | None = None,
-                 max_retry: int = 3, attempts: int = 4) -> "optuna.storages.BaseStorage":
+                 max_retry: int = MAX_RETRY, attempts: int = 4) -> "optuna.storages.BaseStorage":
     """An Optuna storage for ``url``: in memory for None, else an ``RDBStorage`` (any SQLAlchemy URL:
     ``sqlite:///runs/study.db``, ``postgresql://user@host/db``, ``mysql+pymysql://...``).
 
@@ -128,14 +132,11 @@ def open_storage(url: str | None, heartbeat: float | None = 30.0, grace_period: 
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
         engine_kwargs["pool_pre_ping"] = True
     kwargs: dict[str, Any] = {"engine_kwargs": engine_kwargs}
-    if heartbeat is not None:
-        hb = max(1, int(round(heartbeat)))
-        grace = max(hb + 1, int(round(grace_period if grace_period is not None else 3 * hb)))
+    beat = grace_seconds(heartbeat, grace_period)
+    if beat is not None:
+        hb, grace = beat
         kwargs.update(heartbeat_interval=hb, grace_period=grace)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            kwargs["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=max_retry)
+        kwargs["heartbeat_stale_trial_callback"] = _RetryStale(max_retry)
     last: BaseException | None = None
     for attempt in range(attempts):
         try:
@@ -168,6 +169,113 @@ def _is_connection_error(exc: BaseException) -> bool:
     return any(s in text for s in ("connection refused", "could not connect", "authentication failed",
                                    "could not translate host", "unable to open database", "timeout expired",
                                    "no such host", "name or service not known"))
+
+
+# ------------------------------------------------------------------------------------ trials whose worker stopped
+#
+# Three ways a trial's worker can stop without finishing it, all ending the same way (the trial FAIL,
+# its configuration queued to run again by Optuna's RetryHeartbeatStaleTrialCallback, at most MAX_RETRY
+# times): its heartbeat went stale (Optuna's fail_stale_trials), it never recorded a heartbeat
+# (fail_unstarted_trials), or the command that started the worker saw it die (fail_trial).
+
+class _RetryStale:
+    """The storage's callback for heartbeat-stale trials: :func:`retry_trial`."""
+
+    def __init__(self, max_retry: int) -> None:
+        self.max_retry = max_retry
+
+    def __call__(self, study, trial) -> None:
+        retry_trial(study, trial, self.max_retry)
+
+
+def retry_trial(study: "optuna.Study", trial: "optuna.trial.FrozenTrial", max_retry: int = MAX_RETRY) -> None:
+    """Queue the configuration of the failed ``trial`` to run again: a WAITING trial with the same
+    parameters and the system attributes ``failed_trial`` (the first trial of the series) and
+    ``retry_history`` (Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`), unless it
+    has been rerun ``max_retry`` times already. Its user attributes describe the run that failed
+    (worker, epochs, seconds), so the rerun starts without them. A trial that stopped before its
+    parameters were drawn is rerun with no parameters; the random sampler gives it the configuration
+    of the trial it reruns (see :class:`~mlplab.search._samplers.TrialSeededRandomSampler`)."""
+    optuna = require_optuna()
+    clean = copy.deepcopy(trial)
+    clean.user_attrs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, clean)
+
+
+def fail_trial(study: "optuna.Study", trial: "optuna.trial.FrozenTrial", reason: str,
+               max_retry: int = MAX_RETRY) -> bool:
+    """Mark the RUNNING ``trial`` failed, with ``reason`` in its user attribute ``lost``, and queue
+    its configuration again (:func:`retry_trial`). False if another process finished it first."""
+    optuna = require_optuna()
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "lost", reason)
+        if not storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    retry_trial(study, storage.get_trial(trial._trial_id), max_retry)
+    return True
+
+
+def _rdb_storage(storage) -> "optuna.storages.RDBStorage | None":
+    from optuna.storages import RDBStorage
+
+    storage = getattr(storage, "_backend", storage)  # a study wraps its RDBStorage in a cache
+    return storage if isinstance(storage, RDBStorage) else None
+
+
+def _trials_with_heartbeat(storage, trial_ids: list[int]) -> set[int] | None:
+    """The ids among ``trial_ids`` that have recorded a heartbeat; None when ``storage`` keeps none."""
+    rdb = _rdb_storage(storage)
+    if rdb is None or rdb.get_heartbeat_interval() is None:
+        return None
+    import sqlalchemy
+    # Optuna's heartbeat table (RDBStorage.record_heartbeat writes it); no public method reads it
+    from optuna.storages._rdb.models import TrialHeartbeatModel as HB
+
+    with rdb.engine.connect() as conn:
+        rows = conn.execute(sqlalchemy.select(HB.trial_id).where(HB.trial_id.in_(list(trial_ids))))
+        return {int(r[0]) for r in rows}
+
+
+def fail_unstarted_trials(study: "optuna.Study", grace_period: float, max_retry: int = MAX_RETRY) -> list[int]:
+    """Fail the RUNNING trials that never recorded a heartbeat and started more than ``grace_period``
+    seconds ago, and queue their configurations again; returns their numbers.
+
+    Optuna's :func:`~optuna.storages.fail_stale_trials` only judges trials by their last heartbeat,
+    so a trial whose worker died between creating it and its first heartbeat (recorded by a thread
+    that starts with the trial) would stay RUNNING forever. A live worker records that first
+    heartbeat within moments of starting the trial, so one silent for a whole grace period is dead.
+    Start times are the workers' clocks: machines sharing a study need clocks that agree to well
+    within the grace period (NTP does).
+    """
+    TS = require_optuna().trial.TrialState
+    running = study.get_trials(deepcopy=False, states=(TS.RUNNING,))
+    if not running:
+        return []
+    beating = _trials_with_heartbeat(study._storage, [t._trial_id for t in running])
+    if beating is None:
+        return []
+    now = datetime.now()
+    failed = []
+    for t in running:
+        if t._trial_id in beating or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start).total_seconds() > grace_period and fail_trial(
+                study, t, "its worker stopped before its first heartbeat", max_retry):
+            failed.append(t.number)
+    return failed
+
+
+def grace_seconds(heartbeat: float | None, grace_period: float | None) -> tuple[int, int] | None:
+    """``(heartbeat, grace period)`` in whole seconds as the storage uses them, or None (no heartbeat)."""
+    if heartbeat is None:
+        return None
+    hb = max(1, int(round(heartbeat)))
+    return hb, max(hb + 1, int(round(grace_period if grace_period is not None else 3 * hb)))
 
 
 # ------------------------------------------------------------------------------------ samplers, pruners

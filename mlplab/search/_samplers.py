@@ -14,7 +14,10 @@ class TrialSeededRandomSampler(optuna.samplers.BaseSampler):
 
     So a seeded random search gives trial ``k`` the same configuration however many worker processes
     or machines share the study, and workers never repeat each other's draws (a plain seeded
-    ``RandomSampler`` in two workers would draw the same sequence twice).
+    ``RandomSampler`` in two workers would draw the same sequence twice). A rerun of trial ``k``
+    (system attribute ``failed_trial``, see :func:`mlplab.search._optuna.retry_trial`) draws as
+    trial ``k``: a trial whose worker stopped before drawing its parameters is rerun with the
+    configuration it would have had.
     """
 
     def __init__(self, seed: int = 0) -> None:
@@ -27,5 +30,6 @@ class TrialSeededRandomSampler(optuna.samplers.BaseSampler):
         return {}
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        sampler = optuna.samplers.RandomSampler(seed=derive_seed(self.seed, trial.number, param_name))
+        number = trial.system_attrs.get("failed_trial", trial.number)
+        sampler = optuna.samplers.RandomSampler(seed=derive_seed(self.seed, number, param_name))
         return sampler.sample_independent(study, trial, param_name, param_distribution)

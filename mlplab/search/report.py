@@ -31,6 +31,12 @@ def _note(t: "optuna.trial.FrozenTrial") -> str:
         return ua["diverged"]
     if ua.get("pruned_at") is not None:
         return f"pruned after epoch {ua['pruned_at']}"
+    if ua.get("interrupted"):
+        return "interrupted (Ctrl-C); queued to run again"
+    if ua.get("lost"):
+        return f"{ua['lost']}; queued to run again"
+    if ua.get("error"):
+        return str(ua["error"])
     if t.system_attrs.get("failed_trial") is not None:
         return f"rerun of trial {t.system_attrs['failed_trial']} (its worker stopped)"
     if t.system_attrs.get("fail_reason"):
@@ -114,10 +120,10 @@ def table_markdown(rows: list[dict], top: int | None = None) -> str:
 def plot_history(study: "optuna.Study", path: str | os.PathLike | None = None, title: str | None = None):
     """Validation accuracy per trial (completed: dots; pruned: crosses at their last reported value)
     and the best so far (a step line); returns the Figure, written atomically to ``path`` if given."""
-    from ..plots import plt, save
+    from ..plots import save, subplots
 
     rows = results_table(study)
-    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    fig, ax = subplots(figsize=(7, 4), constrained_layout=True)
     done = [(r["trial"], r["val_accuracy"]) for r in rows if r["state"] == "complete" and r["val_accuracy"] is not None]
     pruned = [(r["trial"], r["val_accuracy"]) for r in rows if r["state"] == "pruned" and r["val_accuracy"] is not None]
     if done:
@@ -160,10 +166,10 @@ def param_importances(study: "optuna.Study", seed: int = 0) -> dict[str, float]:
 
 def plot_importance(importances: dict[str, float], path: str | os.PathLike | None = None, title: str | None = None):
     """Horizontal bars of parameter importances, most important on top."""
-    from ..plots import plt, save
+    from ..plots import save, subplots
 
     items = sorted(importances.items(), key=lambda kv: kv[1])
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(items) + 1.5), constrained_layout=True)
+    fig, ax = subplots(figsize=(6, 0.45 * len(items) + 1.5), constrained_layout=True)
     ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
     for i, (_, v) in enumerate(items):
         ax.text(v, i, f" {v:.2f}", va="center")
@@ -181,7 +187,6 @@ def write_report(study: "optuna.Study", out: str | os.PathLike, storage_label: s
     """Write the report folder: ``results.csv`` (every trial), ``history.png``, ``importance.png``
     (when importances can be computed), ``best_config.json`` (for ``mlplab train --config``, when a
     trial has completed) and ``report.md``. Files are written atomically. Returns name -> path."""
-    from ..plots import plt
     from ..runs import write_json
 
     out = Path(out)
@@ -190,11 +195,11 @@ def write_report(study: "optuna.Study", out: str | os.PathLike, storage_label: s
     paths: dict[str, Path] = {}
     atomic_write_text(out / "results.csv", table_csv(rows))
     paths["results"] = out / "results.csv"
-    plt.close(plot_history(study, out / "history.png"))
+    plot_history(study, out / "history.png")
     paths["history"] = out / "history.png"
     try:
         imp = param_importances(study, seed=seed)
-        plt.close(plot_importance(imp, out / "importance.png"))
+        plot_importance(imp, out / "importance.png")
         paths["importance"] = out / "importance.png"
         imp_note = ""
     except ValueError as exc:

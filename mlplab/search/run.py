@@ -6,16 +6,17 @@ reports its accuracy on a validation part carved out of the training part (never
 Optuna, whose pruner may stop it there. The trial's value is the validation accuracy after its last
 epoch.
 
-Worker processes: with ``n_jobs > 1`` the trials of this call are shared out among ``n_jobs``
-processes that each run Optuna's ``optimize`` against the same storage; another machine joins by
+Worker processes: with ``n_jobs > 1`` the trials of this call are run by ``n_jobs`` processes that
+each run Optuna's ``optimize`` against the same storage, one trial per ticket from the calling process
+(:mod:`mlplab.search.workers`: a worker that dies fails only its own trial); another machine joins by
 running the same search (same storage URL, study name, space, dataset and seed).
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
+import contextlib
 import logging
-import multiprocessing
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -30,7 +31,8 @@ import numpy as np
 from ..callbacks import Callback
 from ..train import build_trainer  # the search builds models as `mlplab train` does
 from .space import BASE_CONFIG, SearchSpace, load_space
-from ._optuna import SAMPLERS, make_pruner, make_sampler, mask_url, open_storage, require_optuna
+from ._optuna import (SAMPLERS, fail_unstarted_trials, grace_seconds, make_pruner, make_sampler, mask_url,
+                      open_storage, require_optuna, retry_trial)
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -76,13 +78,16 @@ class _ReportToOptuna(Callback):
     """After each epoch: report validation accuracy to the trial; stop training if the pruner says so
     (not after the last epoch: a trial that has trained all its epochs completes)."""
 
-    def __init__(self, trial) -> None:
+    def __init__(self, trial, stop=None) -> None:
         self.trial = trial
         self.pruned_at: int | None = None
+        self.shielded = stop.shielded if stop is not None else contextlib.nullcontext
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
-        self.trial.report(float(logs["val_accuracy"]), step=int(logs["epoch"]))
-        if logs["epoch"] < trainer.epochs and self.trial.should_prune():
+        with self.shielded():  # database calls: a worker's stop request waits for them
+            self.trial.report(float(logs["val_accuracy"]), step=int(logs["epoch"]))
+            prune = logs["epoch"] < trainer.epochs and self.trial.should_prune()
+        if prune:
             self.pruned_at = int(logs["epoch"])
             trainer.stop_training = True
 
@@ -91,11 +96,51 @@ def _params_key(params: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in params.items()))
 
 
+class TrialFailed(Exception):
+    """A trial that failed in a way the search expects (out of memory): the trial is marked failed
+    with the reason in its user attribute ``error`` and the search goes on."""
+
+
+class _QuietTrialLogs(logging.Filter):
+    """On Optuna's trial logger: a trial stopped by Ctrl-C is not logged (the command says it was
+    interrupted), and a :class:`TrialFailed` is logged as its one-line warning, without traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.silent: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        number = re.match(r"Trial (\d+) failed", record.getMessage())
+        if isinstance(exc, KeyboardInterrupt):
+            if number:
+                self.silent.add(number.group(1))
+            return False
+        if number and number.group(1) in self.silent:  # its second line, "failed with value None"
+            return False
+        if isinstance(exc, TrialFailed):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextlib.contextmanager
+def _quiet_trial_logs():
+    logger = logging.getLogger("optuna.study._optimize")
+    f = _QuietTrialLogs()
+    logger.addFilter(f)
+    try:
+        yield
+    finally:
+        logger.removeFilter(f)
+
+
 class _Objective:
     """The function Optuna calls once per trial (see the module docstring)."""
 
-    def __init__(self, space: SearchSpace, data: tuple, base: dict, run_id: str, worker: str, grid: bool) -> None:
+    def __init__(self, space: SearchSpace, data: tuple, base: dict, run_id: str, worker: str, grid: bool,
+                 stop=None) -> None:
         self.space, self.base, self.run_id, self.worker, self.grid = space, base, run_id, worker, grid
+        self.stop = stop  # a worker process's StopRequest (mlplab.search.workers), None in the calling process
         self.X_train, self.y_train, self.X_val, self.y_val, self.n_classes = data
         self.n_run = 0
 
@@ -115,28 +160,41 @@ class _Objective:
         return None
 
     def __call__(self, trial) -> float:
+        self.n_run += 1
+        # first of all, so that the command that started a worker knows its running trial if it dies
+        trial.set_user_attr("run", self.run_id)
+        trial.set_user_attr("worker", self.worker)
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:  # Ctrl-C or the search stopping its workers: rerun it when the search resumes
+            trial.set_user_attr("interrupted", True)
+            retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id))
+            raise
+        except MemoryError as exc:  # this configuration does not fit in memory; the others may
+            trial.set_user_attr("error", f"out of memory (MemoryError: {exc})"[:200])
+            raise TrialFailed(f"out of memory: {exc}") from None
+
+    def _run(self, trial) -> float:
         optuna = require_optuna()
         from ..train import TrainingDiverged
 
-        self.n_run += 1
         values = self.space.suggest(trial)
         config = self.space.to_config(values, self.base)
-        trial.set_user_attr("run", self.run_id)
-        trial.set_user_attr("worker", self.worker)
         if self.grid:
             dup = self._duplicate_of(trial)
             if dup is not None:
                 trial.set_user_attr("duplicate_of", dup)
                 raise optuna.TrialPruned(f"grid point already run by trial {dup}; not trained again")
         trial.set_user_attr("config", config)
-        report = _ReportToOptuna(trial)
+        report = _ReportToOptuna(trial, self.stop)
         model, trainer = build_trainer(config, self.X_train.shape[1], self.n_classes, callbacks=[report])
         t0 = time.perf_counter()
         # a diverging trial is an expected outcome of a search (recorded below), not a reason for
         # NumPy's overflow warnings on every one of them
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             try:
-                history = trainer.fit(self.X_train, self.y_train, validation=(self.X_val, self.y_val))
+                with self.stop.interruptible() if self.stop is not None else contextlib.nullcontext():
+                    history = trainer.fit(self.X_train, self.y_train, validation=(self.X_val, self.y_val))
                 value = float(history["val_accuracy"][-1])
             except TrainingDiverged as exc:  # a bad configuration, not a broken search: score what it left
                 trial.set_user_attr("diverged", str(exc).split(". ")[0])
@@ -290,10 +348,12 @@ def _worker_name() -> str:
 
 
 def _run_worker(job: _Job, study=None, data: tuple | None = None,
-                on_trial: Callable[[Any], None] | None = None) -> dict:
-    """Run ``job.quota`` trials of the study (fewer if a grid runs out or the timeout passes);
-    returns ``{"worker": name, "trials": n}``. In a worker process ``study`` and ``data`` are None and
-    made here; in the calling process they are passed in."""
+                on_trial: Callable[[Any], None] | None = None,
+                next_ticket: Callable[[], bool] | None = None, stop=None) -> dict:
+    """Run ``job.quota`` trials of the study (fewer if a grid runs out or the timeout passes), or, in a
+    worker process, one trial per ``next_ticket()`` that returns True; returns ``{"worker": name,
+    "trials": n}``. In a worker process ``study`` and ``data`` are None and made here; in the calling
+    process they are passed in."""
     optuna = require_optuna()
     optuna.logging.set_verbosity(job.optuna_verbosity)
     grid = job.setup["sampler"] == "grid"
@@ -313,7 +373,7 @@ def _run_worker(job: _Job, study=None, data: tuple | None = None,
     # it trains on the whole training part (n_train None), validation part included
     base = {**BASE_CONFIG, "dataset": job.setup["dataset"], "seed": job.seed, "dtype": job.setup["dtype"],
             "split": job.setup["data_options"].get("split"), "n_train": None}
-    objective = _Objective(job.space, data, base, job.run_id, _worker_name(), grid)
+    objective = _Objective(job.space, data, base, job.run_id, _worker_name(), grid, stop)
 
     def after_trial(st, frozen) -> None:
         if grid and _grid_unclaimed(st, job.space) == 0:
@@ -321,9 +381,14 @@ def _run_worker(job: _Job, study=None, data: tuple | None = None,
         if on_trial is not None:
             on_trial(st)
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_trial_logs():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.optimize(objective, n_trials=job.quota, timeout=job.timeout, callbacks=[after_trial])
+        if next_ticket is None:
+            study.optimize(objective, n_trials=job.quota, timeout=job.timeout, callbacks=[after_trial],
+                           catch=(TrialFailed,))
+        else:
+            while next_ticket():
+                study.optimize(objective, n_trials=1, callbacks=[after_trial], catch=(TrialFailed,))
     return {"worker": objective.worker, "trials": objective.n_run}
 
 
@@ -362,8 +427,11 @@ class SearchResult:
     ``study`` (the Optuna study), ``best_config`` (the best trial's training configuration, with the
     keys ``mlplab train --config`` reads; None while no trial has completed), ``best_value`` (its
     validation accuracy), ``best_trial`` (its number), ``table`` (one dict per trial of the study,
-    see :func:`mlplab.search.results_table`), ``n_run`` (trials this call ran) and ``workers``
-    (``{"worker": "host:pid", "trials": n}`` per worker process of this call).
+    see :func:`mlplab.search.results_table`), ``n_run`` (trials this call ran), ``workers``
+    (``{"worker": "host:pid", "trials": n, "status": "finished" or how it stopped, "lost": [trials
+    it was running when it died]}`` per worker process of this call), ``not_run`` (trials this call
+    was to run that no worker was left to run) and ``recovered`` (trials of earlier runs found
+    abandoned by their workers and queued again when this call started).
     """
 
     study: Any
@@ -375,6 +443,8 @@ class SearchResult:
     table: list[dict]
     n_run: int
     workers: list[dict] = field(default_factory=list)
+    not_run: int = 0
+    recovered: list[int] = field(default_factory=list)
 
     def table_csv(self) -> str:
         from .report import table_csv
@@ -388,22 +458,17 @@ class SearchResult:
 
 
 def result_of(study: "optuna.Study", storage_label: str | None, n_run: int = 0,
-              workers: list | None = None) -> SearchResult:
+              workers: list | None = None, not_run: int = 0, recovered: list | None = None) -> SearchResult:
     """A :class:`SearchResult` describing ``study`` as it stands."""
     from .report import best_config, results_table
 
     cfg, value, number = best_config(study)
     return SearchResult(study=study, study_name=study.study_name, storage=storage_label, best_config=cfg,
                         best_value=value, best_trial=number, table=results_table(study), n_run=n_run,
-                        workers=list(workers or []))
+                        workers=list(workers or []), not_run=not_run, recovered=list(recovered or []))
 
 
 # ------------------------------------------------------------------------------------ run_search
-
-def _quotas(total: int, n_jobs: int) -> list[int]:
-    n = max(1, min(n_jobs, total))
-    return [total // n + (1 if i < total % n else 0) for i in range(n)]
-
 
 def run_search(space: "SearchSpace | Mapping[str, Any] | str | os.PathLike", dataset: str = "digits", *,
                n_trials: int | None = None, sampler: "str | optuna.samplers.BaseSampler" = "tpe",
@@ -438,15 +503,20 @@ def run_search(space: "SearchSpace | Mapping[str, Any] | str | os.PathLike", dat
         it with other machines. ``study_name`` (default ``"mlplab-<dataset>"``) names the study in it;
         if it exists it is resumed, provided it was made with the same space, dataset, validation
         split, seed and dtype, and grid stays grid (else ``ValueError``).
-    n_jobs : worker processes on this machine. Each runs Optuna against the storage; without a
-        storage they share a temporary SQLite file and the returned study is copied into memory.
+    n_jobs : worker processes on this machine. Each runs Optuna against the storage, one trial at a
+        time while this call has trials left; without a storage they share a temporary SQLite file
+        and the returned study is copied into memory. A worker that dies (killed, out of memory)
+        fails only the trial it was running, whose configuration is queued to run again; the others
+        run the remaining trials. ``KeyboardInterrupt`` (Ctrl-C) stops every worker: their trials
+        fail and are queued to run again when the search resumes.
     seed : seeds the data split, every network's initial weights, shuffling and dropout (the same in
         every trial, so trials differ only by their hyperparameters) and the sampler.
     timeout : seconds after which each worker starts no new trial.
     heartbeat, grace_period : seconds; with a database storage a running trial records a heartbeat
         every ``heartbeat`` seconds, and one silent for ``grace_period`` (default 3 heartbeats) is
-        taken as killed: marked failed and run again by the next worker that starts a trial.
-        None turns this off.
+        taken as killed: marked failed and run again by the next worker that starts a trial. So is a
+        trial that never recorded a heartbeat (its worker died as it started) and began more than
+        ``grace_period`` ago, when a search on the study starts. None turns this off.
     enqueue : configurations (parameter name -> value) to try first, when the study is created.
     progress : called with a :class:`SearchProgress` after each trial (in the calling process).
     """
@@ -486,9 +556,15 @@ def run_search(space: "SearchSpace | Mapping[str, Any] | str | os.PathLike", dat
         if created:
             for params in enqueue:
                 study.enqueue_trial(dict(params))
+        recovered = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # trials of killed workers: failed, queued again
+        beat = grace_seconds(heartbeat, grace_period)
+        if beat is not None:  # and those whose worker died before their first heartbeat
+            fail_unstarted_trials(study, beat[1])
+        still = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+        recovered = [n for n in recovered if n not in still]
         if grid:
             _requeue_lost_grid_points(study, space)
             total = _grid_unclaimed(study, space)
@@ -502,6 +578,7 @@ def run_search(space: "SearchSpace | Mapping[str, Any] | str | os.PathLike", dat
                    worker_index=0, run_id=run_id, heartbeat=heartbeat, grace_period=grace_period,
                    data_home=data_home, optuna_verbosity=optuna.logging.get_verbosity())
         workers: list[dict] = []
+        not_run = 0
         if total > 0 and n_jobs == 1:
             n_existing = len(study.get_trials(deepcopy=False))
             study.sampler = make_sampler(sampler, seed, grid_values, worker_salt=(0, n_existing))
@@ -511,14 +588,14 @@ def run_search(space: "SearchSpace | Mapping[str, Any] | str | os.PathLike", dat
         elif total > 0:
             if sum(a.nbytes for a in data[:4]) <= HANDOVER_BYTES:
                 job.data = data  # spares each worker loading (and importing) the dataset again
-            workers = _run_processes(job, _quotas(total, n_jobs), study, run_id, total, progress)
+            workers, not_run = _run_processes(job, min(n_jobs, total), study, run_id, total, progress)
         n_run = sum(w["trials"] for w in workers)
         if tmpdir is not None:  # hand back an in-memory copy of the temporary study
             mem = optuna.storages.InMemoryStorage()
             optuna.copy_study(from_study_name=study_name, from_storage=opt_storage, to_storage=mem)
             study = optuna.load_study(study_name=study_name, storage=mem)
             _dispose(opt_storage)
-        return result_of(study, label, n_run=n_run, workers=workers)
+        return result_of(study, label, n_run=n_run, workers=workers, not_run=not_run, recovered=recovered)
     finally:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -530,38 +607,56 @@ def _dispose(storage) -> None:
         engine.dispose()
 
 
-def _run_processes(job: _Job, quotas: list[int], study, run_id: str, total: int,
-                   progress: Callable[[SearchProgress], None] | None) -> list[dict]:
-    """Start one worker process per quota (spawned, so no state is shared by accident), show
-    progress by reading the storage every half second, and return the workers' reports."""
-    ctx = multiprocessing.get_context("spawn")
-    jobs = []
-    for i, q in enumerate(quotas):
-        j = _Job(**{**job.__dict__, "quota": q, "worker_index": i})
-        jobs.append(j)
-    last = None
-    with cf.ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx) as pool:
-        futures = [pool.submit(_run_worker, j) for j in jobs]
-        try:
-            pending = set(futures)
-            while pending:
-                _, pending = cf.wait(pending, timeout=0.5)
-                if progress is not None:
-                    p = _progress(study, run_id, total)
-                    if p != last:
-                        progress(p)
-                        last = p
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        results, errors = [], []
-        for f in futures:
-            exc = f.exception()
-            if exc is not None:
-                errors.append(exc)
-            else:
-                results.append(f.result())
-    if errors:
-        raise errors[0]
-    return results
+def _quotas(total: int, n_jobs: int) -> list[int]:
+    n = max(1, min(n_jobs, total))
+    return [total // n + (1 if i < total % n else 0) for i in range(n)]
+
+
+def _run_processes(job: _Job, n_workers: int, study, run_id: str, total: int,
+                   progress: Callable[[SearchProgress], None] | None,
+                   target: Callable[..., dict] | None = None) -> tuple[list[dict], int]:
+    """Run ``total`` trials in ``n_workers`` worker processes (:func:`mlplab.search.workers.supervise`),
+    showing progress by reading the storage every half second; returns the workers' reports and the
+    number of trials no worker was left to run. ``target`` replaces :func:`_run_worker` (tests).
+
+    Each worker has its share of the trials (50 with 2 workers: 25 each); the share a worker leaves
+    when it dies goes to the workers that ask for more once they have run theirs."""
+    from .workers import supervise
+
+    quotas = _quotas(total, n_workers)
+    jobs = [_Job(**{**job.__dict__, "quota": q, "worker_index": i}) for i, q in enumerate(quotas)]
+    granted = [0] * len(quotas)
+    grid = job.setup["sampler"] == "grid"
+    start = time.monotonic()
+    last: list = [None]
+
+    def grant(i: int, dead: set[int]) -> bool:
+        """A trial for worker ``i``, while this call has trials, grid points and time left."""
+        if job.timeout is not None and time.monotonic() - start >= job.timeout:
+            return False
+        if grid and _grid_unclaimed(study, job.space) == 0:
+            return False
+        if granted[i] >= quotas[i]:
+            spare = [j for j in dead if granted[j] < quotas[j]]
+            if not spare:
+                return False
+            quotas[spare[0]] -= 1
+            quotas[i] += 1
+        granted[i] += 1
+        return True
+
+    def on_poll() -> None:
+        if progress is not None:
+            p = _progress(study, run_id, total)
+            if p != last[0]:
+                progress(p)
+                last[0] = p
+
+    workers = supervise(target or _run_worker, jobs, study, run_id, grant, on_poll)
+    on_poll()
+    left = sum(q - g for q, g in zip(quotas, granted))  # shares of workers that died after the others ended
+    if grid:
+        left = min(left, _grid_unclaimed(study, job.space))
+    if job.timeout is not None and time.monotonic() - start >= job.timeout:
+        left = 0
+    return workers, left

@@ -484,6 +484,19 @@ class SearchSpace:
             cfg["hidden"] = ",".join([str(int(merged["units"]))] * int(merged["n_layers"]))
         return cfg
 
+    def summary(self) -> str:
+        """The searched parameters in words, for reports: ``lr log-uniform in [1e-05, 0.01]; norm one
+        of {none, batchnorm}``."""
+        parts = []
+        for name, d in self.params.items():
+            if isinstance(d, Categorical):
+                parts.append(f"{name} one of {{{', '.join(str(v) for v in d.choices)}}}")
+            else:
+                word = {LogUniform: "log-uniform", Uniform: "uniform", Int: "integer"}[type(d)]
+                step = f" in steps of {d.step:g}" if getattr(d, "step", None) not in (None, 1) else ""
+                parts.append(f"{name} {word} in [{d.low:g}, {d.high:g}]{step}")
+        return "; ".join(parts)
+
     def describe(self) -> list[str]:
         """One line per parameter, for reports."""
         lines = []

@@ -1,8 +1,13 @@
 """The ``mlplab search`` command: run a hyperparameter search, or report on one.
 
-Wired into ``mlplab`` by :func:`add_search_parser`; also runnable alone as
-``python -m mlplab.search_cli ARGS`` (the same arguments as ``mlplab search``). Needs Optuna
-(``pip install 'mlplab[search]'``) only when it runs, not to build the parser.
+Wired into ``mlplab`` by :func:`add_search_parser` (``python -m mlplab.cli search ARGS`` without the
+installed script), like ``mlplab data`` and ``mlplab lab``; it imports nothing of the main command,
+so there is no import cycle. Needs Optuna (a dependency of mlplab) only when it runs, not to build
+the parser.
+
+Exit status: 0 when the search ran its trials (a worker that died costs only its trial, and the
+summary says so), 1 when trials were left unrun because the workers that had them stopped or Optuna
+is missing, 2 for bad input, 130 for Ctrl-C (one line saying what the study keeps).
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["add_search_parser", "cmd_search", "main", "STORAGE_ENV"]
+__all__ = ["add_search_parser", "cmd_search", "STORAGE_ENV"]
 
 #: environment variable read when ``--storage`` is not given (keeps a password off the command line)
 STORAGE_ENV = "MLPLAB_SEARCH_STORAGE"
@@ -29,7 +34,7 @@ def add_search_parser(sub) -> argparse.ArgumentParser:
                     "postgresql://user:pw@host/db) where it can be resumed and where other machines join it by "
                     "running the same command. Afterwards (and with --report alone) writes a report folder: "
                     "results.csv, history.png, importance.png, best_config.json (for 'mlplab train --config') "
-                    "and report.md. Needs: pip install 'mlplab[search]'.",
+                    "and report.md. PostgreSQL storages need: pip install \"mlplab[search]\".",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--space", type=Path, help="search space file (TOML or JSON); see examples/space.toml")
     p.add_argument("--dataset", default="digits", help="dataset name (see 'mlplab data list')")
@@ -89,7 +94,7 @@ class _Bar:
 
 
 def _report_dir(out: Path | None, study_name: str) -> Path:
-    from .runs import make_run_dir
+    from ..runs import make_run_dir
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name)
     return make_run_dir(out, f"search-{safe}")
@@ -101,6 +106,15 @@ def _print_summary(result, out_paths: dict | None) -> None:
           f"{result.n_run} run now" + (f" by {len(result.workers)} workers" if len(result.workers) > 1 else ""))
     if result.table:
         print(result.table_markdown(top=10))
+    for w in result.workers:
+        if w.get("status", "finished") != "finished":
+            lost = w.get("lost") or []
+            print(f"worker {w['worker']} {w['status']}" + (
+                f" during trial {', '.join(map(str, lost))}: failed, its configuration queued to run again"
+                if lost else "") + f"; {w['trials']} trials ran on it")
+    if result.recovered:
+        print(f"trials {', '.join(map(str, result.recovered))} had been left running by a worker that stopped: "
+              "marked failed, their configurations queued to run again")
     if result.best_config is None:
         print("no trial has completed yet")
     else:
@@ -113,22 +127,23 @@ def _print_summary(result, out_paths: dict | None) -> None:
 
 def cmd_search(args) -> int:
     """Run ``mlplab search`` with parsed arguments; returns the exit status."""
-    try:
-        from . import search
-        from .search import require_optuna
+    from ._optuna import mask_url, require_optuna
+    from .report import load_search, write_report
+    from .run import result_of, run_search
 
+    try:
         optuna = require_optuna()
     except ImportError as exc:
         print(f"mlplab: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     storage = args.storage or os.environ.get(STORAGE_ENV) or None
     if args.report:
         if storage is None:
             raise ValueError("--report reads a study from a database: give --storage URL (and --study NAME)")
-        study = search.load_search(storage, args.study)
+        study = load_search(storage, args.study)
         out = _report_dir(args.out, study.study_name)
-        paths = search.write_report(study, out, storage_label=search.mask_url(storage))
-        result = search.result_of(study, search.mask_url(storage))
+        paths = write_report(study, out, storage_label=mask_url(storage))
+        result = result_of(study, mask_url(storage))
         _print_summary(result, paths)
         return 0
     if args.space is None:
@@ -139,38 +154,30 @@ def cmd_search(args) -> int:
     bar = _Bar(disable=args.no_progress)
     t0 = time.perf_counter()
     try:
-        result = search.run_search(
+        result = run_search(
             args.space, args.dataset, n_trials=args.trials, sampler=args.sampler, pruner=args.pruner,
             storage=storage, study_name=args.study, n_jobs=args.jobs, seed=args.seed, val_size=val_size,
             n_train=args.n_train, data_home=args.data_home, dtype=args.dtype, timeout=args.timeout,
             data_options={"split": args.split} if args.split else None,
             pruner_startup_trials=args.pruner_startup, pruner_warmup_epochs=args.pruner_warmup,
             heartbeat=args.heartbeat if args.heartbeat and args.heartbeat > 0 else None, progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        where = (f"finished trials are kept in {mask_url(storage)} (study {args.study or 'mlplab-' + args.dataset.lower()}); "
+                 "run the same command to resume, interrupted trials run again" if storage
+                 else "the study was in memory and is lost (--storage keeps one)")
+        print(f"mlplab: interrupted: {where}", file=sys.stderr)
+        return 130
     finally:
         bar.close()
     print(f"searched for {time.perf_counter() - t0:.1f} s")
     paths = None
     if not args.no_report:
-        paths = search.write_report(result.study, _report_dir(args.out, result.study_name),
+        paths = write_report(result.study, _report_dir(args.out, result.study_name),
                                     storage_label=result.storage, seed=args.seed)
     _print_summary(result, paths)
+    if result.not_run:
+        print(f"mlplab: error: {result.not_run} of this command's trials were not run: the workers that had them "
+              "stopped (run the same command to run them)", file=sys.stderr)
+        return 1
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m mlplab.search_cli ARGS``: ``mlplab search ARGS`` without the main command."""
-    import logging
-
-    parser = argparse.ArgumentParser(prog="mlplab")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_search_parser(sub)
-    args = parser.parse_args(["search", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    from .cli import run_parsed
-
-    return run_parsed(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,273 @@
+"""The fast tier: subclasses of the reference layers and loss that compute the same numbers faster.
+
+Read :mod:`mlplab.layers` and :mod:`mlplab.losses` to learn what a layer computes; this module is
+about *how fast*. Each class here subclasses its reference class and overrides only ``forward`` and
+``backward`` (Dense also ``backward_parameters``), with the measures of ``docs/performance.md``:
+
+* **reused arrays**: in training mode, outputs and input gradients go into arrays the object keeps in
+  ``self.scratch`` and hands out again at its next call (no allocation per mini-batch, and the memory
+  stays in the CPU cache). Such an array is valid until the object's next training-mode
+  ``forward`` or ``backward``; copy it to keep it. Evaluation mode (``training=False``, predictions)
+  always returns new arrays.
+* **Dense**: bias gradient ``Σ_n dy_n`` as the product ``1ᵀ dy`` (one BLAS call);
+  ``backward_parameters`` skips ``dx = dy W``, which the first layer of a network does not need.
+* **ReLU**: ``max(x, zeros)`` against an array of zeros; backward multiplies by ``[y > 0]`` as 0.0/1.0.
+* **Sigmoid, Tanh**: the derivative in three in-place passes over one array.
+* **SoftmaxCrossEntropy**: row maxima read at ``argmax``, row sums as one BLAS product, ``exp`` in
+  place, ``p`` formed in ``backward``, label range checked with one reduction.
+
+Every class is tested equal to its reference class (``tests/test_fast_paths.py``). The classes
+keep their reference names (``mlplab.fast.Dense`` is a ``mlplab.layers.Dense``), so a saved model
+file records ``"Dense"`` whichever tier wrote it, and :func:`mlplab.io.load` builds the fast tier.
+
+Switching: ``mlp(..., tier="reference")``, ``Sequential(layers, tier=...)``,
+``model.to_tier("reference" | "fast")`` or :func:`to_tier` for one layer or loss. Compiled kernels
+would live here too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from . import layers as L
+from . import losses as R
+from . import sparse as _sparse
+from ._validation import check_choice
+
+__all__ = ["Dense", "Sigmoid", "Tanh", "ReLU", "SoftmaxCrossEntropy", "TIERS", "FAST_CLASSES", "to_tier"]
+
+#: the two tiers: "fast" (this module, the default) and "reference" (mlplab.layers, mlplab.losses)
+TIERS = ("fast", "reference")
+
+
+class _Scratch:
+    """What every fast class shares: ``tier = "fast"`` and the arrays it reuses (``self.scratch``)."""
+
+    tier = "fast"
+
+    def reused(self, key: str, shape: tuple, dtype, fill=None) -> np.ndarray:
+        """The array of ``shape`` and ``dtype`` kept under ``key``, handed out again at the next call.
+
+        Contents are left from the last use; ``fill`` sets them when the array is created. A new array
+        replaces the kept one when the shape changes (twice an epoch when the last mini-batch is short).
+        """
+        try:
+            buf = self.scratch[key]
+        except (AttributeError, KeyError):  # the first call with this key
+            buf = None
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+            self.__dict__.setdefault("scratch", {})[key] = buf
+        return buf
+
+    def __getstate__(self) -> dict:
+        # scratch space and the last batch's cache are not pickled or deep-copied
+        state = dict(super().__getstate__() or {})
+        state.pop("scratch", None)
+        state.pop("cache", None)
+        return state
+
+
+class Dense(_Scratch, L.Dense):
+    """:class:`mlplab.layers.Dense`, fast: output and ``dx`` in reused arrays, ``db = 1ᵀ dy``, and
+    ``backward_parameters`` without ``dx = dy W``."""
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        if _sparse.issparse(x):  # scipy.sparse input (a first layer), multiplied as it is: mlplab.sparse
+            if training or self.keep_cache:
+                self.cache = (x, x.shape)
+            return _sparse.dense_forward(x, self.weight.data, self.bias.data)
+        x2d = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+        if training or self.keep_cache:
+            self.cache = (x2d, x.shape)
+        w = self.weight.data
+        if training and x2d.dtype == w.dtype:  # y = x Wᵀ into this layer's reused output array
+            y = np.matmul(x2d, w.T, out=self.reused("y", (x2d.shape[0], self.out_features), w.dtype))
+        else:
+            y = x2d @ w.T
+        y += self.bias.data
+        return y if x.ndim == 2 else y.reshape(*x.shape[:-1], self.out_features)
+
+    def backward(self, dy):
+        dy2d = self._parameter_gradients(dy)
+        x_shape = self.cache[1]
+        w = self.weight.data
+        if dy2d.dtype == w.dtype:  # dx = dy W into this layer's reused array
+            dx = np.matmul(dy2d, w, out=self.reused("dx", (dy2d.shape[0], self.in_features), w.dtype))
+        else:
+            dx = dy2d @ w
+        return dx if len(x_shape) == 2 else dx.reshape(x_shape)
+
+    def backward_parameters(self, dy):
+        """``dW`` and ``db`` only: the first layer's ``dx = dy W`` is not needed for training."""
+        self._parameter_gradients(dy)
+
+    def _parameter_gradients(self, dy: np.ndarray) -> np.ndarray:
+        """``dW = dyᵀ x`` and ``db = Σ_n dy_n``, written into ``.grad``; returns ``dy`` as ``(N, M)``."""
+        x2d = self.cached()[0]
+        dy2d = dy if dy.ndim == 2 else dy.reshape(-1, self.out_features)
+        if isinstance(x2d, np.ndarray):
+            np.matmul(dy2d.T, x2d, out=self.weight.grad)
+        else:  # sparse input: dW = (xᵀ dy)ᵀ (mlplab.sparse)
+            _sparse.dense_weight_grad(x2d, dy2d, self.weight.grad)
+        # Σ_n dy_n as the product 1ᵀ dy: a NumPy sum over the rows is 3-4x slower at these sizes
+        ones = self.reused("ones", (dy2d.shape[0],), dy2d.dtype, fill=1)
+        np.matmul(ones, dy2d, out=self.bias.grad)
+        return dy2d
+
+
+class Sigmoid(_Scratch, L.Sigmoid):
+    """:class:`mlplab.layers.Sigmoid`, fast: ``σ`` in four in-place passes into a reused array;
+    ``dx = (1 - y) · y · dy`` in three passes over one reused array."""
+
+    def forward(self, x, training=False):
+        out = self.reused("y", x.shape, x.dtype) if training and x.dtype.kind == "f" else None
+        y = F.sigmoid(x, out=out)
+        if training or self.keep_cache:
+            self.cache = y
+        return y
+
+    def backward(self, dy):
+        y = self.cached()
+        dx = self.reused("dx", y.shape, y.dtype) if dy.dtype == y.dtype else np.empty_like(dy)
+        np.subtract(1.0, y, out=dx)
+        dx *= y
+        dx *= dy
+        return dx
+
+
+class Tanh(_Scratch, L.Tanh):
+    """:class:`mlplab.layers.Tanh`, fast: output and ``dx = (1 - y²) · dy`` in reused arrays, the
+    latter in three passes over one array."""
+
+    def forward(self, x, training=False):
+        out = self.reused("y", x.shape, x.dtype) if training and x.dtype.kind == "f" else None
+        y = np.tanh(x, out=out)
+        if training or self.keep_cache:
+            self.cache = y
+        return y
+
+    def backward(self, dy):
+        y = self.cached()
+        dx = self.reused("dx", y.shape, y.dtype) if dy.dtype == y.dtype else np.empty_like(dy)
+        np.multiply(y, y, out=dx)
+        np.subtract(1.0, dx, out=dx)
+        dx *= dy
+        return dx
+
+
+class ReLU(_Scratch, L.ReLU):
+    """:class:`mlplab.layers.ReLU`, fast: ``max(x, zeros)`` into a reused array; ``dx = dy · [y > 0]``
+    (the same set as ``x > 0``) with the mask as 0.0/1.0 in the gradient's dtype."""
+
+    def forward(self, x, training=False):
+        if training and x.dtype.kind == "f":
+            # max(x, 0) against an array of zeros: NumPy's maximum with a scalar 0 takes a loop
+            # that is 3x slower than with an array operand
+            zeros = self.reused("zeros", x.shape, x.dtype, fill=0)
+            y = np.maximum(x, zeros, out=self.reused("y", x.shape, x.dtype))
+        else:
+            y = np.maximum(x, 0)
+        if training or self.keep_cache:
+            self.cache = y
+        return y
+
+    def backward(self, dy):
+        y = self.cached()
+        mask = np.greater(y, 0, out=self.reused("mask", y.shape, np.bool_))
+        if dy.dtype != y.dtype:
+            return dy * mask
+        # [y > 0] as 0.0/1.0 in the gradient's dtype, then one float multiply: faster than
+        # multiplying by the boolean mask, which NumPy casts element by element
+        mask01 = self.reused("mask01", y.shape, y.dtype)
+        np.copyto(mask01, mask)
+        return np.multiply(dy, mask01, out=self.reused("dx", y.shape, y.dtype))
+
+
+class SoftmaxCrossEntropy(_Scratch, R.SoftmaxCrossEntropy):
+    """:class:`mlplab.losses.SoftmaxCrossEntropy`, fast. The same formulas, computed as::
+
+        m_n = s_{n, argmax_k s_nk}             (the row maximum, read where argmax points)
+        e = exp(s - m) in place,  Σ_k e_nk = e·1  (one BLAS product)
+        L_n = log Σ_k e_nk - (s_{n, y_n} - m_n)    (integer labels: one gather at flat indices)
+        ∂L/∂s = e / Σ_k e_k - t                  (p formed in backward)
+
+    For a short last axis (10 classes) NumPy's argmax is several times faster than its max
+    reduction and the product ``e·1`` than its sum, both of which loop row by row.
+    """
+
+    def forward(self, scores, y, sample_weight=None):
+        scores, y = self.check_targets(scores, y)
+        n, c = scores.shape
+        row_start, ones = self._constants(n, c, scores.dtype)          # flat index of (n, 0); 1 (C,)
+        m = np.take(scores.reshape(-1), row_start + np.argmax(scores, axis=1))
+        shifted = scores - m[:, None]                                     # s - m
+        if y.ndim == 1:
+            label_index = row_start + y                                   # flat index of (n, y_n)
+            label_shifted = np.take(shifted.reshape(-1), label_index)
+            e = np.exp(shifted, out=shifted)                              # exp(s - m)
+        else:
+            label_index, e = None, np.exp(shifted)
+        sum_e = e @ ones                                                  # Σ_k exp(s_k - m)
+        log_sum = np.log(sum_e)
+        if y.ndim == 1:
+            per_sample = np.subtract(log_sum, label_shifted, out=log_sum)  # -log p_{n, y_n}
+        else:
+            per_sample = -np.sum(y * (shifted - log_sum[:, None]), axis=1)
+        self._weights(sample_weight, n, scores.dtype)
+        self.cache = (e, sum_e, y, label_index)
+        return self._weighted_total(per_sample)
+
+    def backward(self):
+        e, sum_e, y, label_index = self.cached()
+        grad = np.divide(e, sum_e[:, None])                               # p
+        if label_index is not None:
+            grad.reshape(-1)[label_index] -= 1                            # p - e_y
+        else:
+            grad -= y
+        return self._scale_grad(grad)
+
+    def _constants(self, n: int, c: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``arange(0, n c, c)`` and ``ones(c)``, kept from one mini-batch to the next."""
+        scratch = self.__dict__.get("scratch") or self.__dict__.setdefault("scratch", {})
+        if scratch.get("constants_for") != (n, c, dtype):
+            scratch["constants_for"] = (n, c, dtype)
+            scratch["constants"] = (np.arange(0, n * c, c), np.ones(c, dtype))
+        return scratch["constants"]
+
+    @staticmethod
+    def _labels_outside(y: np.ndarray, c: int) -> bool:
+        # for int64 labels one reduction does it: seen as unsigned, a negative label is larger than any valid one
+        if y.dtype == np.int64:
+            return bool(np.maximum.reduce(y.view(np.uint64)) >= c)
+        return bool(y.min() < 0 or y.max() >= c)
+
+
+#: reference class → its fast subclass
+FAST_CLASSES: dict[type, type] = {L.Dense: Dense, L.Sigmoid: Sigmoid, L.Tanh: Tanh, L.ReLU: ReLU,
+                                  R.SoftmaxCrossEntropy: SoftmaxCrossEntropy}
+_REFERENCE_CLASSES = {fast: ref for ref, fast in FAST_CLASSES.items()}
+
+
+def has_tiers(obj) -> bool:
+    """Whether ``obj`` is a layer or loss of a class with a reference and a fast version."""
+    return type(obj) in FAST_CLASSES or type(obj) in _REFERENCE_CLASSES
+
+
+def to_tier(obj, tier: str):
+    """Switch a layer or loss to ``tier`` (``"fast"`` or ``"reference"``) in place and return it.
+
+    The object keeps its parameters, buffers and settings and changes only its class (between
+    e.g. ``mlplab.layers.Dense`` and ``mlplab.fast.Dense``); what the last forward kept for backward
+    is dropped. Objects of other classes (layers without a fast version, such as BatchNorm, or
+    classes of your own) are returned unchanged.
+    """
+    tier = check_choice(tier, TIERS, "tier")
+    cls = type(obj)
+    target = FAST_CLASSES.get(cls) if tier == "fast" else _REFERENCE_CLASSES.get(cls)
+    if target is not None:
+        obj.__dict__.pop("cache", None)
+        obj.__dict__.pop("scratch", None)
+        obj.__class__ = target
+    return obj
