@@ -133,6 +133,11 @@ def _add_train_parser(sub) -> None:
                     "divergence or a failing later step keep the trained model in the run folder "
                     "(results.json says 'completed', 'interrupted' or 'diverged').",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--recipe", metavar="NAME", help="start from a shipped recipe: the best configuration found "
+                   "for a dataset (see --list-recipes and docs/recipes.md); --config and options given on the "
+                   "command line change it")
+    p.add_argument("--list-recipes", action="store_true", help="list the recipes with their measured accuracy "
+                   "and time, and exit")
     p.add_argument("--config", type=Path, help="JSON or TOML file of options (keys as below, with underscores, "
                    "e.g. a run folder's config.json); options given on the command line win")
     for name in TrainConfig.field_names():
@@ -154,8 +159,18 @@ def read_config(path: str | os.PathLike) -> dict:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, then ``--config``, then the options given on the command line."""
-    config = TrainConfig.from_file(args.config) if getattr(args, "config", None) is not None else TrainConfig()
+    """Defaults, then ``--recipe``, then ``--config``, then the options given on the command line."""
+    config = TrainConfig()
+    if getattr(args, "recipe", None) is not None:
+        from .recipes import load_recipe
+
+        try:
+            recipe = load_recipe(args.recipe)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        config = TrainConfig.from_dict(recipe.train, source=f"recipe {recipe.name!r}")
+    if getattr(args, "config", None) is not None:
+        config = TrainConfig.from_file(args.config, base=config)
     given = {k: getattr(args, k) for k in (getattr(args, "given_options", None) or ())
              if k in TrainConfig.field_names()}
     return TrainConfig.from_dict(given, base=config) if given else config
@@ -439,6 +454,13 @@ def _write_report(run_dir: Path, ds, config: TrainConfig, arch: str, acc: float,
 
 
 def _cmd_train(args) -> int:
+    if args.list_recipes:
+        from .recipes import list_recipes
+
+        for recipe in list_recipes():
+            print(recipe.summary())
+        print("train one with: mlplab train --recipe NAME (details: docs/recipes.md)")
+        return EXIT_OK
     config = config_from_args(args)  # ConfigError: exit 2, before anything is read or written
     from .runs import RunDirError, check_run_dir
 

@@ -135,6 +135,25 @@ class PathLike:
         return "a folder path"
 
 
+@dataclass(frozen=True)
+class AugmentOptions:
+    """A table of random-affine jitter options for image datasets (see :mod:`mlplab.data.augment`):
+    ``max_shift`` (pixels), ``max_rotation`` (degrees), ``max_scale`` (relative), each a number >= 0."""
+
+    keys: tuple[str, ...] = ("max_shift", "max_rotation", "max_scale")
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, Mapping) and len(v) > 0 and all(
+            k in self.keys and isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+            for k, x in v.items())
+
+    def canonical(self, v):
+        return {k: float(v[k]) for k in self.keys if k in v}
+
+    def describe(self) -> str:
+        return "a table of " + ", ".join(self.keys) + " (numbers >= 0)"
+
+
 def _describe(constraints: list) -> str:
     return " or ".join("None" if c is None else c.describe() for c in constraints)
 
@@ -184,6 +203,23 @@ def parse_init(v):
     return v
 
 
+def parse_augment(v):
+    """``"max_shift=2,max_rotation=10"`` (command line) -> ``{"max_shift": 2.0, "max_rotation": 10.0}``;
+    ``"none"`` -> None; a mapping is kept for the constraint check."""
+    if not isinstance(v, str):
+        return v
+    if v.strip().lower() in ("none", ""):
+        return None
+    out = {}
+    for part in v.replace(" ", "").split(","):
+        key, sep, value = part.partition("=")
+        try:
+            out[key] = float(value) if sep else value
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def _none_word(v):
     """``"none"`` (any case) means None for the optional names (norm, scaler, split)."""
     return None if isinstance(v, str) and v.lower() == "none" else v
@@ -225,7 +261,16 @@ CONSTRAINTS: dict[str, list] = {
     "epochs": [Interval(Integral, 1, None, closed="left")],
     "seed": [Interval(Integral, 0, None, closed="left")],
     "dtype": [StrOptions(("float32", "float64"))],
+    "schedule": [None, StrOptions(("warmup_cosine", "one_cycle"))],
+    "warmup_epochs": [Interval(Real, 0, None, closed="left")],
+    "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    "max_norm": [None, Interval(Real, 0, None, closed="neither")],
+    "augment": [None, AugmentOptions()],
 }
+
+#: datasets whose samples are 2-D grey images, which :class:`~mlplab.data.augment.RandomAffine` can jitter
+_GREY_IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
+
 
 def _opt(help: str, **kw) -> dict:
     return {"help": help, **kw}
@@ -267,18 +312,33 @@ class TrainConfig:
     epochs: int = field(default=50, metadata=_opt("number of epochs"))
     seed: int = field(default=0, metadata=_opt("seed for the split, initial weights, shuffling and dropout"))
     dtype: str = field(default="float32", metadata=_opt("floating-point precision"))
+    schedule: str | None = field(default=None, metadata=_opt(
+        "learning-rate schedule per step: warmup_cosine (linear warm-up, then cosine decay to 0) or "
+        "one_cycle (up to lr, then down, as torch's OneCycleLR); none: constant lr"))
+    warmup_epochs: float = field(default=0.0, metadata=_opt(
+        "warmup_cosine only: epochs of linear warm-up (may be fractional)"))
+    label_smoothing: float = field(default=0.0, metadata=_opt(
+        "label smoothing ε: targets (1 - ε) one-hot + ε / K"))
+    max_norm: float | None = field(default=None, metadata=_opt(
+        "max-norm constraint: each unit's incoming weight vector is rescaled to at most this length "
+        "after every step (none: no constraint)"))
+    augment: dict | None = field(default=None, metadata=_opt(
+        "image datasets: random affine jitter of each training batch, e.g. max_shift=2,max_rotation=10,"
+        "max_scale=0.1 (pixels, degrees, relative); none: no augmentation"))
 
     #: how text from the command line becomes a value (before the constraint check)
     _text_parsers: ClassVar[dict[str, Any]] = {
         "hidden": parse_hidden, "init": parse_init, "norm": _none_word, "scaler": _none_word,
         "split": _none_word, "n_train": _text_to_int, "batch_size": _text_to_int, "epochs": _text_to_int,
         "seed": _text_to_int, "dropout": _text_to_float, "lr": _text_to_float, "weight_decay": _text_to_float,
+        "schedule": _none_word, "warmup_epochs": _text_to_float, "label_smoothing": _text_to_float,
+        "max_norm": lambda t: None if t.lower() == "none" else _text_to_float(t), "augment": parse_augment,
     }
     #: how a value from a mapping (a config file, the search) is read: only hidden and init have
     #: other spellings (``"128,64"``; ``"default"``); ``"none"`` means None for the optional names
     _value_parsers: ClassVar[dict[str, Any]] = {
         "hidden": parse_hidden, "init": parse_init, "norm": _none_word, "scaler": _none_word,
-        "split": _none_word,
+        "split": _none_word, "schedule": _none_word, "augment": parse_augment,
     }
 
     @classmethod
@@ -295,6 +355,14 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"{f.name} must be {_describe(table[f.name])}, got {raw!r}")
             object.__setattr__(self, f.name, canon)
+        if self.warmup_epochs and self.schedule != "warmup_cosine":
+            raise ConfigError(f"warmup_epochs applies to schedule='warmup_cosine' only (schedule={self.schedule!r})")
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(f"warmup_epochs ({self.warmup_epochs:g}) must be shorter than the run "
+                              f"({self.epochs} epochs)")
+        if self.augment is not None and self.dataset not in _GREY_IMAGE_DATASETS:
+            raise ConfigError(f"augment applies to the grey image datasets ({', '.join(_GREY_IMAGE_DATASETS)}), "
+                              f"not {self.dataset!r}")
         if self.split is not None and self.dataset != "arem":
             raise ConfigError(f"split applies to the arem dataset only, not {self.dataset!r} "
                               f"(split={self.split!r} given)")
@@ -386,6 +454,7 @@ class TrainConfig:
         """Plain JSON-serialisable values (``hidden`` as a list)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["hidden"] = list(d["hidden"])
+        d["augment"] = None if d["augment"] is None else dict(d["augment"])
         return d
 
     def replace(self, **changes) -> TrainConfig:

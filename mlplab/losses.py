@@ -86,7 +86,20 @@ class SoftmaxCrossEntropy(Loss):
     ``log p`` is computed as a log-softmax (:func:`mlplab.functional.log_softmax`), so the loss stays
     finite for any finite scores. Shapes: ``scores (N, C)``; ``y (N,)`` integers in ``[0, C)`` or
     ``(N, C)`` rows.
+
+    ``label_smoothing=ε`` replaces the targets by ``t' = (1 - ε) t + ε / C`` (Szegedy et al. 2016), as
+    ``torch.nn.CrossEntropyLoss(label_smoothing=ε)``; the gradient is then ``p - t'``.
     """
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+
+    def config(self) -> dict:
+        return {**super().config(), "label_smoothing": self.label_smoothing}
 
     def forward(self, scores, y, sample_weight=None):
         scores, y = self.check_targets(scores, y)
@@ -102,7 +115,8 @@ class SoftmaxCrossEntropy(Loss):
         return self._scale_grad(p - t)
 
     def check_targets(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
-        """``scores`` and ``y`` as arrays, or a ValueError that says what is wrong with their shapes or labels."""
+        """``scores`` and ``y`` as arrays, or a ValueError that says what is wrong with their shapes or labels.
+        With ``label_smoothing`` the targets come back as the smoothed rows ``t'`` (both tiers use them)."""
         scores = np.asarray(scores)
         if scores.ndim != 2:
             raise ValueError(f"scores must have shape (N, C), got {scores.shape}")
@@ -117,6 +131,9 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"labels must lie in [0, {c}) for {c} output scores; got {y.min()}..{y.max()}")
         elif y.shape != scores.shape:
             raise ValueError(f"labels must be (N,) integers or (N, {c}) rows, got shape {y.shape}")
+        if getattr(self, "label_smoothing", 0.0):  # t' = (1 - ε) t + ε / C
+            t = F.one_hot(y, c, dtype=scores.dtype) if y.ndim == 1 else y
+            y = (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / c)
         return scores, y
 
     @staticmethod

@@ -558,3 +558,112 @@ class ReduceLROnPlateau(Scheduler):
 
 SCHEDULERS = {"step": StepLR, "exponential": ExponentialLR, "cosine": CosineAnnealingLR,
               "plateau": ReduceLROnPlateau}
+
+
+# ------------------------------------------------------- per-step schedules (warm-up, one-cycle)
+
+class StepScheduler(Scheduler):
+    """A schedule over optimizer steps rather than epochs: the Trainer calls ``step()`` after every
+    mini-batch update (``per_step = True``). ``total_steps=None`` lets the Trainer fill it in at the
+    start of ``fit`` as ``epochs · ⌈N / batch_size⌉``. ``t`` counts the updates done so far; the
+    learning rate for update ``t + 1`` is ``lr_at(t)``, set on the optimizer at construction and after
+    each step. Past ``total_steps`` the last rate is kept."""
+
+    per_step = True
+
+    def __init__(self, optimizer: Optimizer, total_steps: int | None = None) -> None:
+        super().__init__(optimizer)
+        self.t = 0
+        self.total_steps = None
+        if total_steps is not None:
+            self.set_total_steps(total_steps)
+
+    def set_total_steps(self, total_steps: int, steps_per_epoch: int | None = None) -> None:
+        """Fix the length of the schedule (``steps_per_epoch`` lets a schedule given in epochs convert)."""
+        self.steps_per_epoch = steps_per_epoch
+        if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
+            raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
+        self.total_steps = int(total_steps)
+        self._check()
+        self.optimizer.lr = self.lr_at(self.t)
+
+    def _check(self) -> None:
+        pass
+
+    def step(self, metric: float | None = None) -> float:
+        if self.total_steps is None:
+            raise RuntimeError(f"{type(self).__name__} needs total_steps (the Trainer sets it when fit starts)")
+        self.t += 1
+        self.optimizer.lr = self.lr_at(min(self.t, self.total_steps - 1))
+        return self.optimizer.lr
+
+
+class WarmupCosineLR(StepScheduler):
+    """Linear warm-up over ``warmup_steps`` updates, then cosine decay to ``eta_min`` at ``total_steps``::
+
+        η_t = η₀ · (t + 1) / W                                          for t < W
+        η_t = η_min + ½ (η₀ - η_min)(1 + cos(π (t - W) / (T - W)))       for W ≤ t < T
+
+    (``η₀`` the optimizer's learning rate when the schedule is made, ``W = warmup_steps``,
+    ``T = total_steps``, ``t`` the number of updates done).
+    """
+
+    def __init__(self, optimizer, warmup_steps: int = 0, total_steps: int | None = None, eta_min: float = 0.0,
+                 warmup_epochs: float | None = None):
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
+        self.warmup_steps = int(warmup_steps)
+        # warm-up given in epochs: W = round(warmup_epochs · steps per epoch), known when training starts
+        self.warmup_epochs = None if warmup_epochs is None else _check_hyper("warmup_epochs", warmup_epochs)
+        self.eta_min = _check_hyper("eta_min", eta_min)
+        if self.eta_min > optimizer.lr:
+            raise ValueError(f"eta_min ({eta_min}) must not exceed the initial learning rate ({optimizer.lr})")
+        super().__init__(optimizer, total_steps)
+
+    def _check(self) -> None:
+        if self.warmup_epochs is not None:
+            if self.steps_per_epoch is None:
+                raise ValueError("warmup_epochs needs steps_per_epoch (the Trainer gives it when fit starts)")
+            self.warmup_steps = round(self.warmup_epochs * self.steps_per_epoch)
+        if self.warmup_steps >= self.total_steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than total_steps "
+                             f"({self.total_steps})")
+
+    def lr_at(self, t: int) -> float:
+        if t < self.warmup_steps:
+            return self.base_lr * (t + 1) / self.warmup_steps
+        frac = (t - self.warmup_steps) / (self.total_steps - self.warmup_steps)
+        return self.eta_min + 0.5 * (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * frac))
+
+
+class OneCycleLR(StepScheduler):
+    """The one-cycle policy (Smith & Topin 2017) as ``torch.optim.lr_scheduler.OneCycleLR`` with
+    cosine annealing and no momentum cycling: from ``η_max / div_factor`` up to ``η_max`` over the
+    first ``pct_start`` of the ``total_steps`` updates, then down to
+    ``η_max / (div_factor · final_div_factor)`` at the last one, each phase a half cosine::
+
+        η = η_end + ½ (η_start - η_end)(1 + cos(π · p)),   p the fraction of the phase done
+    """
+
+    def __init__(self, optimizer, max_lr: float | None = None, total_steps: int | None = None,
+                 pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4):
+        self.max_lr = _check_hyper("max_lr", optimizer.lr if max_lr is None else max_lr, low_open=True)
+        if not 0 < pct_start < 1:
+            raise ValueError(f"pct_start must be in (0, 1), got {pct_start!r}")
+        self.pct_start = float(pct_start)
+        self.div_factor = _check_hyper("div_factor", div_factor, low_open=True)
+        self.final_div_factor = _check_hyper("final_div_factor", final_div_factor, low_open=True)
+        super().__init__(optimizer, total_steps)
+
+    def lr_at(self, t: int) -> float:
+        start = self.max_lr / self.div_factor
+        end = start / self.final_div_factor
+        peak = self.pct_start * self.total_steps - 1  # the step at which η_max is reached, as in torch
+        if t <= peak:
+            a, b, p = start, self.max_lr, t / peak if peak > 0 else 1.0
+        else:
+            a, b, p = self.max_lr, end, (t - peak) / (self.total_steps - 1 - peak)
+        return b + 0.5 * (a - b) * (1 + math.cos(math.pi * p))
+
+
+SCHEDULERS.update({"warmup_cosine": WarmupCosineLR, "one_cycle": OneCycleLR})

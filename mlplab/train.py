@@ -6,7 +6,7 @@ import io as _io
 import math
 import os
 import time
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -19,7 +19,8 @@ from .data.batching import batch_indices, take
 from .fast import to_tier
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential
-from .optim import Adam, Optimizer, ReduceLROnPlateau, Scheduler
+from .constraints import MaxNorm
+from .optim import Adam, OneCycleLR, Optimizer, ReduceLROnPlateau, Scheduler, WarmupCosineLR
 from .threads import BlasThreads
 
 __all__ = ["Trainer", "History", "TrainingDiverged", "build_trainer"]
@@ -172,6 +173,12 @@ class Trainer:
     user's ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` are then left in charge.
     The BLAS's own setting is restored after each call (see :mod:`mlplab.threads`).
 
+    ``augment``: a transform ``augment(X_b, rng) -> X_b`` applied to every training mini-batch (never to
+    validation data), e.g. :class:`mlplab.data.augment.RandomAffine`. ``constraints``: callables applied
+    to the model after every ``optimizer.step()``, e.g. :class:`mlplab.constraints.MaxNorm`. A scheduler
+    with ``per_step = True`` (:class:`~mlplab.optim.WarmupCosineLR`, :class:`~mlplab.optim.OneCycleLR`)
+    steps after every update instead of every epoch; its length is set when ``fit`` starts.
+
     If a batch loss becomes NaN or infinite, training stops with :class:`TrainingDiverged` and the
     model keeps the weights it had at the start of that epoch.
 
@@ -186,7 +193,8 @@ class Trainer:
     def __init__(self, model: Sequential, loss: Loss | None = None, optimizer: Optimizer | None = None,
                  batch_size: int = 32, epochs: int = 10, seed=0, shuffle: bool = True,
                  callbacks: Sequence[Callback] = (), scheduler: Scheduler | None = None,
-                 progress: bool = False, threads: int | None = None) -> None:
+                 progress: bool = False, threads: int | None = None, augment: Callable | None = None,
+                 constraints: Sequence[Callable] = ()) -> None:
         if not isinstance(model, Sequential):
             raise TypeError(f"Trainer needs a Sequential model, got {type(model).__name__}")
         self.model = model
@@ -198,6 +206,13 @@ class Trainer:
         self.shuffle = shuffle
         self.callbacks = list(callbacks) + ([ProgressBar()] if progress else [])
         self.scheduler = scheduler
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be a callable transform(X_batch, rng), got {type(augment).__name__}")
+        self.augment = augment
+        self.constraints = list(constraints)
+        for c in self.constraints:
+            if not callable(c):
+                raise TypeError(f"constraints must be callables taking the model (e.g. MaxNorm(3.0)), got {c!r}")
         self.history = History()
         self.stop_training = False
         self.epoch = 0
@@ -276,6 +291,9 @@ class Trainer:
                 raise ValueError("validation must be a pair (X_val, y_val)")
             Xv, yv = self._check_xy(*validation, name="_val")
         self.model.fit_scalers(X)
+        if getattr(self.scheduler, "per_step", False) and self.scheduler.total_steps is None:
+            steps_per_epoch = -(-X.shape[0] // self.batch_size)
+            self.scheduler.set_total_steps(self.epochs * steps_per_epoch, steps_per_epoch)
         # the loss runs in the model's tier (a reference loss becomes fast with a fast model; see mlplab.fast)
         to_tier(self.loss, "reference" if self.model.tier == "reference" else "fast")
         self.stop_training = False
@@ -295,7 +313,7 @@ class Trainer:
                 self.history.append(record)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, record)
-                if self.scheduler is not None:
+                if self.scheduler is not None and not getattr(self.scheduler, "per_step", False):
                     if isinstance(self.scheduler, ReduceLROnPlateau):
                         self.scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["loss"])
                     else:
@@ -317,6 +335,7 @@ class Trainer:
         n = X.shape[0]
         total, correct, done = 0.0, 0, 0
         sum_reduction = loss_fn.reduction == "sum"
+        per_step = getattr(self.scheduler, "per_step", False)
         # Integer labels: each batch's labels and predicted classes go into arrays that span the
         # epoch, compared once at its end (one NumPy call per batch for the training accuracy).
         count_at_end = self.classification and y.ndim == 1
@@ -331,6 +350,8 @@ class Trainer:
             xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
             yb = take(y, idx, labels[done:stop]) if count_at_end else take(y, idx)
             wb = None if sample_weight is None else take(sample_weight, idx)
+            if self.augment is not None:
+                xb = self.augment(xb, self.rng)
             for cb in batch_hooks:
                 cb.on_batch_begin(self, {"index": b, "size": stop - done, "sample_weight": wb})
             scores = model.forward(xb, training=True)
@@ -343,6 +364,10 @@ class Trainer:
                     f"Try a lower learning rate (it is {opt.lr:g}).")
             model.backward(loss_fn.backward(), input_grad=False)  # ∂L/∂X_b is not needed
             opt.step()
+            for constrain in self.constraints:
+                constrain(model)
+            if per_step:
+                self.scheduler.step()
             total += l if sum_reduction else l * (stop - done)
             if count_at_end:
                 np.argmax(scores, axis=1, out=predicted[done:stop])
@@ -393,6 +418,20 @@ def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: i
                 seed=config.seed)
     opt_kwargs = {"weight_decay": config.weight_decay} if config.weight_decay else {}
     optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, **opt_kwargs)
-    trainer = Trainer(model, optimizer=optimizer, batch_size=config.batch_size, epochs=config.epochs,
-                      seed=config.seed, callbacks=callbacks, progress=progress, threads=threads)
+    scheduler = None
+    if config.schedule == "warmup_cosine":
+        scheduler = WarmupCosineLR(optimizer, warmup_epochs=config.warmup_epochs)
+    elif config.schedule == "one_cycle":
+        scheduler = OneCycleLR(optimizer, max_lr=config.lr)
+    augment = None
+    if config.augment is not None:
+        from .data.augment import RandomAffine
+        from .data.registry import get_spec
+
+        augment = RandomAffine(get_spec(config.dataset).image_shape, **config.augment)
+    loss = SoftmaxCrossEntropy(label_smoothing=config.label_smoothing) if config.label_smoothing else None
+    trainer = Trainer(model, loss, optimizer=optimizer, batch_size=config.batch_size, epochs=config.epochs,
+                      seed=config.seed, callbacks=callbacks, progress=progress, scheduler=scheduler,
+                      augment=augment, constraints=[MaxNorm(config.max_norm)] if config.max_norm else (),
+                      threads=threads)
     return model, trainer

@@ -179,6 +179,20 @@ def _init(v):
     return _name_in("init", INIT_NAMES)(v)
 
 
+def _augment(v) -> str:
+    """An augmentation as the text ``mlplab train --augment`` takes (checked by TrainConfig): ``"none"``
+    or ``"max_shift=1,max_rotation=10"``."""
+    from ..config import TrainConfig
+
+    parsed = TrainConfig.parse_text("augment", v) if isinstance(v, str) else v
+    if parsed is None:
+        return "none"
+    if not isinstance(parsed, Mapping):
+        raise ValueError(f'augment must be "none" or text like "max_shift=1,max_rotation=10", got {v!r}')
+    return ",".join(f"{k}={x:g}" for k, x in TrainConfig.parse_text("augment", ",".join(
+        f"{k}={x}" for k, x in parsed.items())).items())
+
+
 _FLOAT_DISTS = (LogUniform, Uniform, Categorical)
 _INT_DISTS = (Int, Categorical)
 _CHOICE_DISTS = (Categorical,)
@@ -215,6 +229,16 @@ def _params() -> dict[str, _Param]:
                          _CHOICE_DISTS),
         "init": _Param("choice", _init, "default, he, xavier, xavier_uniform or a weight scale (> 0)",
                        _CHOICE_DISTS),
+        "schedule": _Param("choice", _optional_name("schedule", ["none", "warmup_cosine", "one_cycle"]),
+                           "none, warmup_cosine, one_cycle (per-step learning-rate schedules)", _CHOICE_DISTS),
+        "warmup_epochs": _Param("float", lambda v: _number("warmup_epochs", v, 0.0, False),
+                                "epochs of linear warm-up for warmup_cosine (>= 0)", _FLOAT_DISTS),
+        "label_smoothing": _Param("float", lambda v: _number("label_smoothing", v, 0.0, False, 1.0, True),
+                                  "label smoothing, in [0, 1)", _FLOAT_DISTS),
+        "max_norm": _Param("float", lambda v: _number("max_norm", v, 0.0, True),
+                           "max-norm constraint on each unit's incoming weights (> 0)", _FLOAT_DISTS),
+        "augment": _Param("choice", _augment, 'image jitter such as "max_shift=1,max_rotation=10" or "none"',
+                          _CHOICE_DISTS),
     }
 
 
