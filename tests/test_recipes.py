@@ -102,5 +102,7 @@ def test_mnist_recipe_reaches_its_floor_within_budget():
     seconds = time.perf_counter() - t0
     acc = float(np.mean(model.predict(X_test) == ds.y_test))
     assert acc >= 0.98, acc
-    # the budget of the issue (2 min on 2 cores), with room for a machine shared with other test workers
-    assert seconds <= 2 * recipe.measured.get("budget_seconds", 120), seconds
+    # the issue's budget is 2 minutes on a quiet 2-core machine; here one BLAS thread per test worker and
+    # the other worker busy on the second core (measured outside the suite at load 3: 175-185 s), so the
+    # test allows 3x the budget: it catches a recipe that has become several times slower, not seconds
+    assert seconds <= 3 * recipe.measured.get("budget_seconds", 120), seconds
