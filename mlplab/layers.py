@@ -411,7 +411,7 @@ class _Scaler(Layer):
     def fit(self, X) -> "_Scaler":
         """Compute ``shift`` and ``scale`` per feature from ``X (N, D)``; constant features get scale 1."""
         X = check_array(X, "X")
-        shift, scale = self._statistics(X.astype(np.float64))
+        shift, scale = self._statistics(X)  # float64 statistics, without a float64 copy of X
         scale = np.where(scale > 0, scale, 1.0)
         self.shift, self.scale = shift.astype(self._dtype), scale.astype(self._dtype)
         return self
@@ -440,7 +440,7 @@ class Standardize(_Scaler):
     Shapes: ``x, y (N, D)``; ``shift = mean``, ``scale = std`` are ``(D,)``."""
 
     def _statistics(self, X):
-        return X.mean(axis=0), X.std(axis=0)
+        return X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
 
 
 class MinMaxScale(_Scaler):
@@ -448,7 +448,7 @@ class MinMaxScale(_Scaler):
     training data. Shapes: ``x, y (N, D)``; ``shift = min``, ``scale = max - min`` are ``(D,)``."""
 
     def _statistics(self, X):
-        lo = X.min(axis=0)
+        lo = X.min(axis=0).astype(np.float64)
         return lo, X.max(axis=0) - lo
 
 
