@@ -393,6 +393,16 @@ class TrainConfig:
         return tuple(o for c in cls.constraints()[name] if isinstance(c, StrOptions) for o in c.options)
 
     @classmethod
+    def check_value(cls, name: str, value):
+        """One field's value (as a mapping gives it: a config file, a search space) read and checked
+        alone: its canonical form, or a :class:`ConfigError` saying what the field accepts."""
+        v = cls._value_parsers[name](value) if name in cls._value_parsers else value
+        ok, canon = _satisfies(cls.constraints()[name], v)
+        if not ok:
+            raise ConfigError(f"{name} must be {cls.allowed(name)}, got {value!r}")
+        return canon
+
+    @classmethod
     def parse_text(cls, name: str, text: str):
         """A command-line value of field ``name``: parsed and checked alone (raises :class:`ConfigError`)."""
         v = cls._text_parsers.get(name, lambda t: t)(text)

@@ -90,7 +90,7 @@ def test_space_to_config_builds_training_configurations():
     ({"units": Int(64, 16), "n_layers": 2}, "units: empty range, low 64 > high 16"),
     ({"optimizer": Categorical([])}, "optimizer: categorical with no choices"),
     ({"lr": LogUniform(0.0, 1e-1)}, "needs low > 0"),
-    ({"dropout": Uniform(0.0, 1.5)}, r"dropout must be >= 0 and < 1"),
+    ({"dropout": Uniform(0.0, 1.5)}, r"dropout must be a number in \[0, 1\)"),
     ({"optimizer": Categorical(["adam", "lbfgs"])}, "bad choice 'lbfgs'"),
     ({"batch_size": Uniform(16, 64)}, "batch_size takes int, categorical or a fixed value"),
     ({"hidden": Categorical(["64"]), "units": 32, "n_layers": 2}, "either hidden or n_layers"),

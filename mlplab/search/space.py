@@ -198,48 +198,49 @@ _INT_DISTS = (Int, Categorical)
 _CHOICE_DISTS = (Categorical,)
 
 
-def _params() -> dict[str, _Param]:
-    from ..model import ACTIVATIONS, NORMS, SCALERS
-    from ..optim import OPTIMIZERS
+#: fields of TrainConfig that are settings of the whole search (``mlplab search --dataset ...``), not parameters
+_SETTINGS = ("dataset", "split", "n_train", "data_home", "seed", "dtype")
+#: how a searched value is kept where Optuna needs another form than TrainConfig's (text, not a tuple;
+#: "default" and "none" rather than None in a choice)
+_FORMS = {"hidden": _hidden, "init": _init, "augment": _augment}
 
-    return {
-        "lr": _Param("float", lambda v: _number("lr", v, 0.0, True), "learning rate (> 0)", _FLOAT_DISTS),
-        "weight_decay": _Param("float", lambda v: _number("weight_decay", v, 0.0, False),
-                               "L2 weight decay (>= 0)", _FLOAT_DISTS),
-        "dropout": _Param("float", lambda v: _number("dropout", v, 0.0, False, 1.0, True),
-                          "drop probability after each hidden activation, in [0, 1)", _FLOAT_DISTS),
+
+def _config_param(name: str) -> _Param:
+    """The search parameter of TrainConfig's field ``name``: kind, check and help all from TrainConfig."""
+    from ..config import Interval, TrainConfig
+
+    constraints = TrainConfig.constraints()[name]
+    types = {c.type for c in constraints if isinstance(c, Interval)}
+    kind = "int" if types == {numbers.Integral} else "float" if types else "choice"
+    if name in _FORMS:  # chosen among written forms (a weight scale is searched as weight_scale)
+        kind, canon = "choice", _FORMS[name]
+    elif kind == "choice" and None in constraints:  # an optional name: None is kept as "none"
+        def canon(v):
+            value = TrainConfig.check_value(name, v)
+            return "none" if value is None else value
+    else:
+        def canon(v):
+            return TrainConfig.check_value(name, v)
+    dists = {"int": _INT_DISTS, "float": _FLOAT_DISTS, "choice": _CHOICE_DISTS}[kind]
+    return _Param(kind, canon, f"{TrainConfig.field_help(name)}; {TrainConfig.allowed(name)}", dists)
+
+
+def _params() -> dict[str, _Param]:
+    """Every field of :class:`~mlplab.config.TrainConfig` but the search's settings, plus three ways of
+    writing the network that only a search needs (``weight_scale``, ``n_layers`` with ``units``)."""
+    from ..config import TrainConfig
+
+    params = {name: _config_param(name) for name in TrainConfig.field_names() if name not in _SETTINGS}
+    params.update({
         "weight_scale": _Param("float", lambda v: _number("weight_scale", v, 0.0, True),
                                "fixed standard deviation of the initial weights (> 0); instead of init",
                                _FLOAT_DISTS),
-        "batch_size": _Param("int", lambda v: _integer("batch_size", v), "mini-batch size (>= 1)", _INT_DISTS),
-        "epochs": _Param("int", lambda v: _integer("epochs", v), "number of epochs (>= 1)", _INT_DISTS),
         "n_layers": _Param("int", lambda v: _integer("n_layers", v), "number of hidden layers (>= 1), with units",
                            _INT_DISTS),
         "units": _Param("int", lambda v: _integer("units", v), "width of every hidden layer (>= 1), with n_layers",
                         _INT_DISTS),
-        "optimizer": _Param("choice", _name_in("optimizer", OPTIMIZERS), f"one of {', '.join(OPTIMIZERS)}",
-                            _CHOICE_DISTS),
-        "activation": _Param("choice", _name_in("activation", ACTIVATIONS), f"one of {', '.join(ACTIVATIONS)}",
-                             _CHOICE_DISTS),
-        "norm": _Param("choice", _optional_name("norm", ["none", *NORMS]), f"none, {', '.join(NORMS)}",
-                       _CHOICE_DISTS),
-        "scaler": _Param("choice", _optional_name("scaler", ["none", *SCALERS]), f"none, {', '.join(SCALERS)}",
-                         _CHOICE_DISTS),
-        "hidden": _Param("choice", _hidden, 'hidden sizes, e.g. "128,64" (instead of n_layers + units)',
-                         _CHOICE_DISTS),
-        "init": _Param("choice", _init, "default, he, xavier, xavier_uniform or a weight scale (> 0)",
-                       _CHOICE_DISTS),
-        "schedule": _Param("choice", _optional_name("schedule", ["none", "warmup_cosine", "one_cycle"]),
-                           "none, warmup_cosine, one_cycle (per-step learning-rate schedules)", _CHOICE_DISTS),
-        "warmup_epochs": _Param("float", lambda v: _number("warmup_epochs", v, 0.0, False),
-                                "epochs of linear warm-up for warmup_cosine (>= 0)", _FLOAT_DISTS),
-        "label_smoothing": _Param("float", lambda v: _number("label_smoothing", v, 0.0, False, 1.0, True),
-                                  "label smoothing, in [0, 1)", _FLOAT_DISTS),
-        "max_norm": _Param("float", lambda v: _number("max_norm", v, 0.0, True),
-                           "max-norm constraint on each unit's incoming weights (> 0)", _FLOAT_DISTS),
-        "augment": _Param("choice", _augment, 'image jitter such as "max_shift=1,max_rotation=10" or "none"',
-                          _CHOICE_DISTS),
-    }
+    })
+    return params
 
 
 class _LazyParams(Mapping):
@@ -474,6 +475,8 @@ class SearchSpace:
                 cfg["init"] = None if v == "default" else v
             elif name == "weight_scale":
                 cfg["init"] = float(v)
+            elif v is None:
+                cfg[name] = None
             elif PARAMETERS[name].kind == "int":
                 cfg[name] = int(v)
             elif PARAMETERS[name].kind == "float":
