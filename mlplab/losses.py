@@ -99,7 +99,7 @@ class SoftmaxCrossEntropy(Loss):
         self.label_smoothing = float(label_smoothing)
 
     def config(self) -> dict:
-        return {**super().config(), "label_smoothing": self.label_smoothing}
+        return {**super().config(), **({"label_smoothing": self.label_smoothing} if self.label_smoothing else {})}
 
     def forward(self, scores, y, sample_weight=None):
         scores, y = self.check_targets(scores, y)
