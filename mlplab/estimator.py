@@ -37,7 +37,6 @@ from typing import Sequence
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import xlogy
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -55,7 +54,7 @@ from .callbacks import Callback
 from .data import stratified_split
 from .init import INIT_NAMES
 from .layers import BatchNorm, Dense
-from .losses import BinaryCrossEntropy, Loss, MeanSquaredError, SoftmaxCrossEntropy
+from .losses import BinaryCrossEntropy, Loss, MeanSquaredError, PoissonDeviance, SoftmaxCrossEntropy
 from .model import ACTIVATIONS, Sequential, mlp
 from .optim import OPTIMIZERS, Optimizer, make_optimizer
 from .train import History, Trainer, TrainingDiverged
@@ -103,34 +102,6 @@ class _SquaredLoss(MeanSquaredError):
         g = super().backward()
         g *= g.dtype.type(0.5 * self._n_out)
         return g
-
-
-class _PoissonLoss(Loss):
-    """Half the Poisson deviance with a log link, scikit-learn's ``loss="poisson"``.
-
-    The model's scores ``s`` are log-means: the prediction is ``μ = exp(s)``. With targets
-    ``y ≥ 0`` and sample weights ``w``::
-
-        value = Σ_j Σ_n w_n [y_nj log(y_nj / μ_nj) - y_nj + μ_nj] / Σ_n w_n   (y log y := 0 at y = 0)
-        ∂/∂s_nj = w_n (μ_nj - y_nj) / Σ_n w_n
-
-    (summed over the outputs ``j``, as scikit-learn). Shapes: ``scores, y (N, C)``, or ``(N, 1)`` and ``(N,)``.
-    """
-
-    def forward(self, scores, y, sample_weight=None):
-        scores = np.asarray(scores)
-        y = np.asarray(y, dtype=scores.dtype)
-        if y.ndim == 1 and scores.ndim == 2 and scores.shape[1] == 1:
-            y = y[:, None]
-        if y.shape != scores.shape:
-            raise ValueError(f"targets must have the shape of the scores {scores.shape}, got {y.shape}")
-        self._mu, self._y = np.exp(scores), y
-        per_sample = np.sum(xlogy(y, y) - y * scores - y + self._mu, axis=1)
-        self._weights(sample_weight, scores.shape[0], scores.dtype)
-        return self._weighted_total(per_sample)
-
-    def backward(self):
-        return self._scale_grad(self._mu - self._y)
 
 
 def _l2_scale(alpha: float, n: int, sample_weight: np.ndarray | None) -> float:
@@ -1057,7 +1028,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._n_out
 
     def _make_loss(self) -> Loss:
-        return _PoissonLoss() if self.loss == "poisson" else _SquaredLoss()
+        return PoissonDeviance() if self.loss == "poisson" else _SquaredLoss()
 
     def _from_scores(self, scores: np.ndarray) -> np.ndarray:
         pred = np.exp(scores) if self.out_activation_ == "exp" else scores

@@ -17,7 +17,7 @@ import numpy as np
 from . import functional as F
 from ._validation import check_choice
 
-__all__ = ["Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "LOSSES"]
+__all__ = ["Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "PoissonDeviance", "LOSSES"]
 
 
 class Loss:
@@ -66,6 +66,19 @@ class Loss:
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
+
+    @staticmethod
+    def _targets_like(scores, y) -> tuple[np.ndarray, np.ndarray]:
+        """``scores`` and real-valued targets ``y`` as arrays of one shape (``(N,)`` targets stand for the
+        ``(N, 1)`` scores of a single output), or a ValueError saying what shape was expected."""
+        scores = np.asarray(scores)
+        y = np.asarray(y, dtype=scores.dtype)
+        if y.shape != scores.shape:
+            if y.ndim == 1 and scores.ndim == 2 and scores.shape[1] == 1 and y.shape[0] == scores.shape[0]:
+                y = y[:, None]
+            else:
+                raise ValueError(f"targets must have the shape of the scores {scores.shape}, got {y.shape}")
+        return scores, y
 
     def __call__(self, scores, y, sample_weight=None) -> float:
         return self.forward(scores, y, sample_weight)
@@ -156,12 +169,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     def forward(self, scores, y, sample_weight=None):
-        scores = np.asarray(scores)
-        y = np.asarray(y, dtype=scores.dtype)
-        if y.ndim == 1 and scores.ndim == 2 and scores.shape[1] == 1:
-            y = y[:, None]
-        if y.shape != scores.shape:
-            raise ValueError(f"targets must have the shape of the scores {scores.shape}, got {y.shape}")
+        scores, y = self._targets_like(scores, y)
         softplus = np.maximum(scores, 0) + np.log1p(np.exp(-np.abs(scores)))
         per_sample = np.sum(softplus - y * scores, axis=tuple(range(1, scores.ndim)))
         self._weights(sample_weight, scores.shape[0], scores.dtype)
@@ -179,13 +187,7 @@ class MeanSquaredError(Loss):
     "mean" divisor is ``C · Σ w_n``. Shapes: ``scores (N, C)`` and ``y (N, C)``, or ``(N, 1)`` and ``(N,)``."""
 
     def forward(self, scores, y, sample_weight=None):
-        scores = np.asarray(scores)
-        y = np.asarray(y, dtype=scores.dtype)
-        if y.shape != scores.shape:
-            if y.ndim == 1 and scores.ndim == 2 and scores.shape[1] == 1 and y.shape[0] == scores.shape[0]:
-                y = y[:, None]
-            else:
-                raise ValueError(f"targets must have the shape of the scores {scores.shape}, got {y.shape}")
+        scores, y = self._targets_like(scores, y)
         diff = scores - y
         n = scores.shape[0]
         self._weights(sample_weight, n, scores.dtype)
@@ -199,5 +201,30 @@ class MeanSquaredError(Loss):
         return self._scale_grad(2.0 * self.cached())
 
 
+class PoissonDeviance(Loss):
+    """Half the Poisson deviance with a log link (scikit-learn's ``loss="poisson"``): the scores ``s``
+    are log-means, the prediction is ``μ = exp(s)``, and with targets ``y ≥ 0``::
+
+        L = Σ_n Σ_j [y_nj log(y_nj / μ_nj) - y_nj + μ_nj]     (y log y := 0 at y = 0; ÷ Σ w_n for "mean")
+          = Σ_n Σ_j [y_nj log y_nj - y_nj s_nj - y_nj + e^{s_nj}]
+        ∂L/∂s = μ - y                                          (÷ Σ w_n for "mean")
+
+    Summed over the outputs ``j``, as scikit-learn. Shapes: ``scores, y (N, C)``, or ``(N, 1)`` and ``(N,)``.
+    """
+
+    def forward(self, scores, y, sample_weight=None):
+        scores, y = self._targets_like(scores, y)
+        mu = np.exp(scores)
+        y_log_y = y * np.log(np.where(y > 0, y, 1))  # 0 where y = 0
+        per_sample = np.sum(y_log_y - y * scores - y + mu, axis=1)
+        self._weights(sample_weight, scores.shape[0], scores.dtype)
+        self.cache = (mu, y)
+        return self._weighted_total(per_sample)
+
+    def backward(self):
+        mu, y = self.cached()
+        return self._scale_grad(mu - y)
+
+
 LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,
-          "mse": MeanSquaredError}
+          "mse": MeanSquaredError, "poisson": PoissonDeviance}

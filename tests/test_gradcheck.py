@@ -139,6 +139,20 @@ def test_binary_cross_entropy_gradient_and_value(reduction):
     assert np.isfinite(loss.forward(np.array([[1e4, -1e4]]), np.array([[0.0, 1.0]])))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_poisson_deviance_gradient_and_value(reduction):
+    s = _x(5, 2)
+    y = np.random.default_rng(4).poisson(2.0, (5, 2)).astype(float)
+    y[0, 0] = 0.0  # y log y is 0 at y = 0
+    loss = ml.losses.PoissonDeviance(reduction)
+    assert gradcheck_loss(loss, s, y).passed(TOL)
+    mu = np.exp(s)
+    safe = np.where(y > 0, y, 1.0)
+    direct = np.sum(np.where(y > 0, y * np.log(safe / mu), 0.0) - y + mu) / (5 if reduction == "mean" else 1)
+    assert loss.forward(s, y) == pytest.approx(direct, rel=1e-12)
+    np.testing.assert_allclose(loss.backward(), (mu - y) / (5 if reduction == "mean" else 1), rtol=1e-12)
+
+
 def test_weighted_losses_gradients():
     s = _x(6, 4)
     w = np.array([0.5, 2, 1, 0, 3, 1.5])
