@@ -51,13 +51,14 @@ from . import functional as F
 from . import sparse as _sparse
 from ._validation import FLOAT_DTYPES
 from .callbacks import Callback
+from .config import TrainConfig
 from .data import stratified_split
 from .init import INIT_NAMES
 from .layers import BatchNorm, Dense
 from .losses import BinaryCrossEntropy, Loss, MeanSquaredError, PoissonDeviance, SoftmaxCrossEntropy
-from .model import ACTIVATIONS, Sequential, mlp
+from .model import ACTIVATIONS, Sequential
 from .optim import OPTIMIZERS, Optimizer, make_optimizer
-from .train import History, Trainer, TrainingDiverged
+from .train import History, Trainer, TrainingDiverged, build_model
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -333,11 +334,14 @@ class _BaseMLP(BaseEstimator):
                 float(self.dropout), dtype.name)
 
     def _build_model(self, n_features: int, n_outputs: int, dtype: np.dtype, rng: np.random.Generator) -> Sequential:
-        """``mlp(n_features, hidden, n_outputs)`` with the estimator's activation, norm, dropout, init."""
+        """``mlp(n_features, hidden, n_outputs)`` with the estimator's activation, norm, dropout, init,
+        through a :class:`~mlplab.config.TrainConfig` and :func:`~mlplab.train.build_model`."""
         init = self.weight_init
-        model = mlp(n_features, self._hidden(), n_outputs, activation=self.activation, norm=self.normalization,
-                    dropout=float(self.dropout), init="xavier_uniform" if init == "auto" else init,
-                    dtype=dtype, seed=rng)
+        # the network part of a training configuration, built as every front end builds it
+        config = TrainConfig(hidden=self._hidden(), activation=self.activation, norm=self.normalization,
+                             dropout=float(self.dropout), init="xavier_uniform" if init == "auto" else init,
+                             scaler=None, dtype=np.dtype(dtype).name)
+        model = build_model(config, n_features, n_outputs, rng=rng)
         if init == "auto":
             # scikit-learn's rule (Glorot et al.): weights and biases ~ U(-b, b),
             # b = √(6 / (fan_in + fan_out)), or √(2 / (fan_in + fan_out)) for the logistic activation

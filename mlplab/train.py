@@ -18,12 +18,12 @@ from .config import TrainConfig
 from .data.batching import batch_indices, take
 from .fast import to_tier
 from .losses import Loss, SoftmaxCrossEntropy
-from .model import Sequential
+from .model import Sequential, mlp
 from .constraints import MaxNorm
 from .optim import Adam, OneCycleLR, Optimizer, ReduceLROnPlateau, Scheduler, WarmupCosineLR
 from .threads import BlasThreads
 
-__all__ = ["Trainer", "History", "TrainingDiverged", "build_trainer"]
+__all__ = ["Trainer", "History", "TrainingDiverged", "build_model", "build_trainer"]
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -397,6 +397,15 @@ def _describe(model: Sequential) -> str:
     return f"Sequential({'-'.join(widths) or 'no Dense layers'}, {model.n_parameters():,} parameters)"
 
 
+def build_model(config: TrainConfig, n_features: int, n_outputs: int, rng=None) -> Sequential:
+    """The network a configuration describes: ``mlp(n_features, config.hidden, n_outputs, ...)`` with its
+    activation, norm, dropout, init, scaler and dtype; initial weights from ``config.seed``, or from
+    ``rng`` (a seed or Generator) when given. :func:`build_trainer` and the estimator build through it."""
+    return mlp(n_features, config.hidden, n_outputs, activation=config.activation, norm=config.norm,
+               dropout=config.dropout, init=config.init, scaler=config.scaler, dtype=config.dtype,
+               seed=config.seed if rng is None else rng)
+
+
 def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: int,
                   callbacks: Sequence[Callback] = (), progress: bool = False,
                   threads: int | None = None) -> tuple[Sequential, "Trainer"]:
@@ -408,14 +417,11 @@ def build_trainer(config: "TrainConfig | Mapping", n_features: int, n_classes: i
     ``TrainConfig.from_dict``; missing fields take their defaults). The optimizer is
     ``trainer.optimizer``. ``threads`` goes to the Trainer (None: the engine chooses).
     """
-    from .model import mlp
     from .optim import make_optimizer
 
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_dict(config)
-    model = mlp(n_features, config.hidden, n_classes, activation=config.activation, norm=config.norm,
-                dropout=config.dropout, init=config.init, scaler=config.scaler, dtype=config.dtype,
-                seed=config.seed)
+    model = build_model(config, n_features, n_classes)
     opt_kwargs = {"weight_decay": config.weight_decay} if config.weight_decay else {}
     optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, **opt_kwargs)
     scheduler = None

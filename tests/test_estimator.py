@@ -560,3 +560,25 @@ def test_docstrings_document_parameters_and_attributes():
         doc = cls.__doc__
         for name in list(cls().get_params()) + ["coefs_", "loss_curve_", "model_", "history_"]:
             assert re.search(rf"^    {name}\b|, {name}\b", doc, flags=re.M), f"{cls.__name__}: {name}"
+
+
+def test_estimator_builds_its_network_through_train_config(monkeypatch):
+    """The estimator is a front end like the CLI: its network comes from a TrainConfig and the shared builder."""
+    import mlplab.estimator as est_module
+    from mlplab.config import TrainConfig
+
+    seen = []
+    real = est_module.build_model
+
+    def spy(config, n_features, n_outputs, rng=None):
+        seen.append((config, n_features, n_outputs))
+        return real(config, n_features, n_outputs, rng=rng)
+
+    monkeypatch.setattr(est_module, "build_model", spy)
+    X = np.random.default_rng(0).random((40, 5))
+    y = np.arange(40) % 3
+    with pytest.warns(ConvergenceWarning):  # two iterations, on purpose
+        MLPClassifier(hidden_layer_sizes=(7, 4), activation="tanh", max_iter=2, random_state=0).fit(X, y)
+    (config, n_features, n_outputs), = seen
+    assert isinstance(config, TrainConfig) and config.hidden == (7, 4) and config.activation == "tanh"
+    assert (n_features, n_outputs) == (5, 3) and config.scaler is None
