@@ -37,7 +37,7 @@ def measure(name: str, seeds: list[int], data_home: str | None = None, epochs: i
     runs = []
     for seed in seeds:
         config = base.replace(seed=seed)
-        ds = ml.data.load(config.dataset, **{k: v for k, v in config.data_options().items()})
+        ds = ml.data.load(config.dataset, **config.data_options())
         X_train = ds.X_train.reshape(len(ds.X_train), -1)
         X_test = ds.X_test.reshape(len(ds.X_test), -1)
         model, trainer = build_trainer(config, X_train.shape[1], ds.n_classes)

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["MaxNorm", "apply_constraints"]
+__all__ = ["MaxNorm"]
 
 
 class MaxNorm:
@@ -44,8 +44,3 @@ class MaxNorm:
     def __repr__(self) -> str:
         return f"MaxNorm(max_norm={self.max_norm})"
 
-
-def apply_constraints(constraints, model) -> None:
-    """Apply each constraint (a callable taking the model) in order."""
-    for c in constraints:
-        c(model)

@@ -144,7 +144,7 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"labels must lie in [0, {c}) for {c} output scores; got {y.min()}..{y.max()}")
         elif y.shape != scores.shape:
             raise ValueError(f"labels must be (N,) integers or (N, {c}) rows, got shape {y.shape}")
-        if getattr(self, "label_smoothing", 0.0):  # t' = (1 - ε) t + ε / C
+        if self.label_smoothing:  # t' = (1 - ε) t + ε / C
             t = F.one_hot(y, c, dtype=scores.dtype) if y.ndim == 1 else y
             y = (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / c)
         return scores, y

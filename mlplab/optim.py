@@ -456,6 +456,9 @@ class Scheduler:
     """Sets ``optimizer.lr`` once per epoch. ``step()`` is called after each epoch (the Trainer does
     it); ``ReduceLROnPlateau.step(metric)`` takes the monitored value."""
 
+    #: stepped after every mini-batch update (True) or after every epoch (False); see StepScheduler
+    per_step = False
+
     def __init__(self, optimizer: Optimizer) -> None:
         self.optimizer = optimizer
         self.base_lr = optimizer.lr

@@ -291,7 +291,7 @@ class Trainer:
                 raise ValueError("validation must be a pair (X_val, y_val)")
             Xv, yv = self._check_xy(*validation, name="_val")
         self.model.fit_scalers(X)
-        if getattr(self.scheduler, "per_step", False) and self.scheduler.total_steps is None:
+        if self.scheduler is not None and self.scheduler.per_step and self.scheduler.total_steps is None:
             steps_per_epoch = -(-X.shape[0] // self.batch_size)
             self.scheduler.set_total_steps(self.epochs * steps_per_epoch, steps_per_epoch)
         # the loss runs in the model's tier (a reference loss becomes fast with a fast model; see mlplab.fast)
@@ -313,7 +313,7 @@ class Trainer:
                 self.history.append(record)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, record)
-                if self.scheduler is not None and not getattr(self.scheduler, "per_step", False):
+                if self.scheduler is not None and not self.scheduler.per_step:
                     if isinstance(self.scheduler, ReduceLROnPlateau):
                         self.scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["loss"])
                     else:
@@ -335,7 +335,7 @@ class Trainer:
         n = X.shape[0]
         total, correct, done = 0.0, 0, 0
         sum_reduction = loss_fn.reduction == "sum"
-        per_step = getattr(self.scheduler, "per_step", False)
+        per_step = self.scheduler is not None and self.scheduler.per_step
         # Integer labels: each batch's labels and predicted classes go into arrays that span the
         # epoch, compared once at its end (one NumPy call per batch for the training accuracy).
         count_at_end = self.classification and y.ndim == 1

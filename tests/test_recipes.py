@@ -85,8 +85,7 @@ def test_cli_trains_the_digits_recipe_with_overrides(tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     recipe = load_recipe("digits").train
     assert config["epochs"] == 3  # the command line wins over the recipe
-    assert config["hidden"] == [int(h) for h in str(recipe["hidden"]).split(",")] \
-        if isinstance(recipe["hidden"], str) else list(recipe["hidden"])
+    assert config["hidden"] == list(recipe["hidden"])
     assert config["schedule"] == recipe.get("schedule")
 
 

@@ -180,17 +180,12 @@ def _init(v):
 
 
 def _augment(v) -> str:
-    """An augmentation as the text ``mlplab train --augment`` takes (checked by TrainConfig): ``"none"``
-    or ``"max_shift=1,max_rotation=10"``."""
+    """An augmentation (text or table, checked by TrainConfig) as the text ``mlplab train --augment``
+    takes, a hashable choice for Optuna: ``"none"`` or ``"max_shift=1,max_rotation=10"``."""
     from ..config import TrainConfig
 
-    parsed = TrainConfig.parse_text("augment", v) if isinstance(v, str) else v
-    if parsed is None:
-        return "none"
-    if not isinstance(parsed, Mapping):
-        raise ValueError(f'augment must be "none" or text like "max_shift=1,max_rotation=10", got {v!r}')
-    return ",".join(f"{k}={x:g}" for k, x in TrainConfig.parse_text("augment", ",".join(
-        f"{k}={x}" for k, x in parsed.items())).items())
+    table = TrainConfig.check_value("augment", v)
+    return "none" if table is None else ",".join(f"{k}={x:g}" for k, x in table.items())
 
 
 _FLOAT_DISTS = (LogUniform, Uniform, Categorical)
