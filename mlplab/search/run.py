@@ -647,6 +647,12 @@ def _run_processes(job: _Job, n_workers: int, study, run_id: str, total: int,
         granted[i] += 1
         return True
 
+    def on_death(i: int, n_lost: int) -> None:
+        # a trial lost with its worker failed and its configuration is queued: its ticket comes back to
+        # the dead worker's share, which the others take over, so the requeued trial is always run and
+        # the search still finishes as many trials as were asked for
+        granted[i] -= n_lost
+
     def on_poll() -> None:
         if progress is not None:
             p = _progress(study, run_id, total)
@@ -654,7 +660,7 @@ def _run_processes(job: _Job, n_workers: int, study, run_id: str, total: int,
                 progress(p)
                 last[0] = p
 
-    workers = supervise(target or _run_worker, jobs, study, run_id, grant, on_poll)
+    workers = supervise(target or _run_worker, jobs, study, run_id, grant, on_poll, on_death)
     on_poll()
     left = sum(q - g for q, g in zip(quotas, granted))  # shares of workers that died after the others ended
     if grid:

@@ -175,11 +175,13 @@ def _fail_running(study, match: Callable[[dict], bool], reason: str) -> list[int
 
 def supervise(target: Callable[..., dict], jobs: list, study, run_id: str,
               grant: Callable[[int, set[int], bool], bool | None],
-              on_poll: Callable[[], None] | None = None) -> list[dict]:
+              on_poll: Callable[[], None] | None = None,
+              on_death: Callable[[int, int], None] | None = None) -> list[dict]:
     """Run one worker process per job (``target(job, next_ticket=...)`` in each), granting worker ``i``
     a ticket per trial while ``grant(i, dead, others_running)`` says so (``dead``: the indices of the
     workers that died; ``others_running``: whether another worker is still at work, so that ``grant``
-    may answer None, "ask again later"). Returns one dict per worker: ``worker`` (host:pid), ``trials``
+    may answer None, "ask again later"). ``on_death(i, n_lost)`` hears of worker ``i`` dying during
+    ``n_lost`` trials (failed, their configurations queued to run again). Returns one dict per worker: ``worker`` (host:pid), ``trials``
     (trials of this call it finished), ``status`` (``finished`` or how it stopped) and ``lost`` (the
     trials it was running when it died). A worker's exception is raised once all have ended."""
     ctx = multiprocessing.get_context("spawn")
@@ -211,6 +213,8 @@ def supervise(target: Callable[..., dict], jobs: list, study, run_id: str,
                 if w.proc.exitcode is not None:
                     _read(w, ask)  # a goodbye sent just before exiting
                     _ended(w, study)
+                    if on_death is not None and w.proc.exitcode != 0 and w.error is None:
+                        on_death(workers.index(w), len(w.lost))
             if on_poll is not None:
                 on_poll()
     except BaseException:  # Ctrl-C (or an error here): stop every worker, fail what they leave running
