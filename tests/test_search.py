@@ -346,11 +346,11 @@ _WORKER_SPACE = ('lr = { type = "log_uniform", low = 1e-3, high = 1e-2 }\n'
                  'hidden = { type = "categorical", choices = ["32", "48"] }\nepochs = 12\nbatch_size = 64\n')
 
 
-def _start_search(tmp_path: Path, url: str, trials: int, jobs: int) -> subprocess.Popen:
+def _start_search(tmp_path: Path, url: str, trials: int, jobs: int, epochs: int = 12) -> subprocess.Popen:
     """`mlplab search` in a subprocess, started as a terminal starts a foreground command: with
     SIGINT's default action (a test runner may run with SIGINT ignored, which children inherit)."""
     space = tmp_path / "space.toml"
-    space.write_text(_WORKER_SPACE)
+    space.write_text(_WORKER_SPACE.replace("epochs = 12", f"epochs = {epochs}"))
     cmd = [sys.executable, "-m", "mlplab.cli", "search", "--space", str(space), "--trials", str(trials), "--jobs",
            str(jobs), "--storage", url, "--study", "w", "--sampler", "random", "--pruner", "none", "--no-progress",
            "--no-report", "--heartbeat", "1"]
@@ -358,7 +358,7 @@ def _start_search(tmp_path: Path, url: str, trials: int, jobs: int) -> subproces
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _running_trials(proc: subprocess.Popen, url: str, n_workers: int) -> list:
+def _running_trials(proc: subprocess.Popen, url: str, n_workers: int, epochs: int = 12) -> list:
     """Wait until ``n_workers`` workers each run a trial that has trained an epoch and has at least 5
     to go; those trials."""
     storage = optuna.storages.RDBStorage(url)
@@ -370,7 +370,7 @@ def _running_trials(proc: subprocess.Popen, url: str, n_workers: int) -> list:
             trials = optuna.load_study(study_name="w", storage=storage).get_trials()
         except KeyError:  # the study is not created yet
             trials = []
-        running = [t for t in trials if t.state == TS.RUNNING and 1 <= len(t.intermediate_values) <= 7
+        running = [t for t in trials if t.state == TS.RUNNING and 1 <= len(t.intermediate_values) <= epochs - 5
                    and "worker" in t.user_attrs]
         if len({t.user_attrs["worker"] for t in running}) >= n_workers:
             return running
@@ -419,9 +419,11 @@ def test_a_killed_worker_fails_only_its_trial_and_the_others_go_on(tmp_path):
 
 def test_ctrl_c_stops_every_worker_in_one_line_and_resuming_reruns_their_trials(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    proc = _start_search(tmp_path, url, trials=20, jobs=2)
+    # trials of 60 epochs: both workers are inside one most of the time, so the test sees them there
+    # before the search ends (with 12-epoch trials of a fraction of a second it sometimes did not)
+    proc = _start_search(tmp_path, url, trials=20, jobs=2, epochs=60)
     try:
-        running = _running_trials(proc, url, 2)
+        running = _running_trials(proc, url, 2, epochs=60)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
