@@ -31,7 +31,8 @@ def test_one_recipe_per_dataset_each_with_its_search():
     names = recipe_names()
     datasets = {load_recipe(n).train["dataset"] for n in names}
     assert {"digits", "mnist", "fashion-mnist", "arem", "cifar10"} <= datasets
-    assert {"arem-rows", "arem-recordings"} <= set(names)
+    assert {"arem-rows", "arem-recordings", "mnist-augment"} <= set(names)
+    assert load_recipe("mnist-augment").train["augment"]  # MNIST with augmentation is a recipe of its own
     package = Path(ml.recipes.__file__).parent
     for recipe in list_recipes():
         assert recipe.name in names and recipe.version >= 1 and recipe.description
