@@ -76,6 +76,8 @@ class Optimizer:
 
     #: names of the per-parameter state arrays, in the order they are saved
     state_names: tuple[str, ...] = ()
+    #: "reference" here; SGD, Adam and AdamW have compiled versions in :mod:`mlplab.fast`
+    tier = "reference"
 
     def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0,
                  decay_all: bool = False) -> None:

@@ -294,8 +294,11 @@ class Trainer:
         if self.scheduler is not None and self.scheduler.per_step and self.scheduler.total_steps is None:
             steps_per_epoch = -(-X.shape[0] // self.batch_size)
             self.scheduler.set_total_steps(self.epochs * steps_per_epoch, steps_per_epoch)
-        # the loss runs in the model's tier (a reference loss becomes fast with a fast model; see mlplab.fast)
-        to_tier(self.loss, "reference" if self.model.tier == "reference" else "fast")
+        # the loss and the optimizer run in the model's tier (a reference loss becomes fast with a fast
+        # model; see mlplab.fast)
+        tier = "reference" if self.model.tier == "reference" else "fast"
+        to_tier(self.loss, tier)
+        to_tier(self.optimizer, tier)
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)

@@ -32,13 +32,18 @@ LAYERS = {
     "Sigmoid": L.Sigmoid,
     "Tanh": L.Tanh,
     "ReLU": L.ReLU,
+    "Dropout": lambda: L.Dropout(0.3, rng=5),
+    "Standardize": lambda: L.Standardize().fit(np.random.default_rng(8).standard_normal((20, 6)) * 3 + 1),
+    "MinMaxScale": lambda: L.MinMaxScale().fit(np.random.default_rng(9).standard_normal((20, 6))),
 }
 # batch of 1, odd sizes, a leading axis, and the batch shrinking and growing again (the reused arrays)
 SHAPES = [(1, 6), (5, 6), (2, 3, 6), (7, 6), (5, 6)]
 
 
 def test_the_fast_tier_covers_exactly_these_classes():
-    assert set(fast.FAST_CLASSES) == {L.Dense, L.Sigmoid, L.Tanh, L.ReLU, R.SoftmaxCrossEntropy}
+    assert set(fast.FAST_CLASSES) == {L.Dense, L.Sigmoid, L.Tanh, L.ReLU, L.Dropout, L.Standardize, L.MinMaxScale,
+                                      R.SoftmaxCrossEntropy,
+                                      ml.optim.SGD, ml.optim.Adam, ml.optim.AdamW}
     for ref, cls in fast.FAST_CLASSES.items():
         assert issubclass(cls, ref) and cls.__name__ == ref.__name__
         assert cls.tier == "fast" and ref.tier == "reference"
@@ -478,8 +483,8 @@ def test_training_accuracy_counts_the_batches_as_they_went(shuffle):
     twin = copy.deepcopy(model)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(data.y_train)) if shuffle else np.arange(len(data.y_train))
-    opt = ml.optim.Adam(twin.parameters())
-    loss = fast.SoftmaxCrossEntropy()  # the Trainer runs the loss in the model's tier
+    opt = fast.Adam(twin.parameters())  # the Trainer runs the loss and the optimizer in the model's tier
+    loss = fast.SoftmaxCrossEntropy()
     correct = 0
     for start in range(0, len(order), 100):
         i = order[start:start + 100]
