@@ -16,6 +16,7 @@ from ._validation import as_generator, check_array, check_labels, check_positive
 from .callbacks import Callback, ProgressBar
 from .config import TrainConfig
 from .data.batching import batch_indices, take
+from . import fast as _fast
 from .fast import to_tier
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential, mlp
@@ -348,6 +349,10 @@ class Trainer:
         x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle and dense else None
         batch_hooks = [cb for cb in self.callbacks
                        if getattr(type(cb), "on_batch_begin", Callback.on_batch_begin) is not Callback.on_batch_begin]
+        # a plain MLP in the fast tier with the compiled kernels: forward, loss and backward in one call per
+        # batch (mlplab.fast.TrainingStep; the same numbers as the layers give, without their Python)
+        step = (_fast.TrainingStep.build(model, loss_fn)
+                if dense and count_at_end and sample_weight is None and not batch_hooks else None)
         for b, idx in enumerate(batch_indices(n, self.batch_size, self.rng, self.shuffle)):
             stop = min(idx.stop, n) if isinstance(idx, slice) else done + idx.shape[0]
             xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
@@ -357,15 +362,19 @@ class Trainer:
                 xb = self.augment(xb, self.rng)
             for cb in batch_hooks:
                 cb.on_batch_begin(self, {"index": b, "size": stop - done, "sample_weight": wb})
-            scores = model.forward(xb, training=True)
-            l = loss_fn.forward(scores, yb, wb)
+            if step is not None:
+                l = step(xb, yb, predicted[done:stop])
+            else:
+                scores = model.forward(xb, training=True)
+                l = loss_fn.forward(scores, yb, wb)
             if not math.isfinite(l):
                 model.set_state(snapshot)
                 raise TrainingDiverged(
                     f"training diverged in epoch {self.epoch} (batch {b + 1}): the loss became {l}. "
                     f"The model keeps its weights from the end of epoch {self.epoch - 1}. "
                     f"Try a lower learning rate (it is {opt.lr:g}).")
-            model.backward(loss_fn.backward(), input_grad=False)  # ∂L/∂X_b is not needed
+            if step is None:
+                model.backward(loss_fn.backward(), input_grad=False)  # ∂L/∂X_b is not needed
             opt.step()
             for constrain in self.constraints:
                 constrain(model)
@@ -373,7 +382,8 @@ class Trainer:
                 self.scheduler.step()
             total += l if sum_reduction else l * (stop - done)
             if count_at_end:
-                np.argmax(scores, axis=1, out=predicted[done:stop])
+                if step is None:  # (the step wrote them)
+                    np.argmax(scores, axis=1, out=predicted[done:stop])
             elif self.classification:  # one-hot or probability rows
                 correct += int(np.count_nonzero(np.argmax(scores, axis=1) == np.argmax(yb, 1)))
             done = stop

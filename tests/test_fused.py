@@ -127,3 +127,48 @@ def test_optimizer_tier_switch_keeps_state_and_name(monkeypatch):
     assert opt.t == 2 and not np.array_equal(opt.state[0]["m"], m_before)
     fast.to_tier(opt, "reference")
     assert type(opt) is ml.optim.Adam
+
+
+class _BatchHook(ml.callbacks.Callback):
+    """A callback with a per-batch hook: the Trainer then calls the layers one by one."""
+
+    def on_batch_begin(self, trainer, info):
+        pass
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_step_equals_the_layers_bit_for_bit(monkeypatch, act, dtype):
+    """fast.TrainingStep (one call per batch) against the same fast-tier layers called one by one."""
+    monkeypatch.setenv("MLPLAB_NUMBA", "1")
+    calls = []
+    real = fast.TrainingStep.__call__
+    monkeypatch.setattr(fast.TrainingStep, "__call__", lambda self, *a: calls.append(1) or real(self, *a))
+    X, y = _data()
+    runs = []
+    for hooks in ((), (_BatchHook(),)):
+        model = ml.mlp(12, [16, 12], 4, activation=act, seed=0, dtype=dtype)
+        loss = ml.losses.SoftmaxCrossEntropy(label_smoothing=0.1)
+        trainer = ml.Trainer(model, loss, ml.optim.Adam(model.parameters(), lr=3e-3), batch_size=32, epochs=3,
+                             seed=7, threads=1, callbacks=hooks)
+        runs.append((trainer.fit(X, y), model.parameters().data.copy()))
+        if not hooks:
+            assert len(calls) == 3 * 7  # 203 rows: 7 batches per epoch, all through the step
+    assert len(calls) == 21  # none with the batch hook
+    (h_step, w_step), (h_layers, w_layers) = runs
+    np.testing.assert_array_equal(w_step, w_layers)
+    assert h_step["loss"] == h_layers["loss"] and h_step["accuracy"] == h_layers["accuracy"]
+
+
+def test_training_step_applies_only_to_plain_networks(monkeypatch):
+    monkeypatch.setenv("MLPLAB_NUMBA", "1")
+    loss = fast.SoftmaxCrossEntropy()
+    assert fast.TrainingStep.build(ml.mlp(5, [4, 3], 2, seed=0), loss) is not None
+    assert fast.TrainingStep.build(ml.mlp(5, [], 2, seed=0), loss) is not None  # softmax regression
+    for model in (ml.mlp(5, [4], 2, dropout=0.1, seed=0), ml.mlp(5, [4], 2, scaler="standard", seed=0),
+                  ml.mlp(5, [4], 2, norm="layernorm", seed=0), ml.mlp(5, [4], 2, activation="leaky_relu", seed=0),
+                  ml.mlp(5, [4], 2, seed=0, tier="reference")):
+        assert fast.TrainingStep.build(model, loss) is None
+    assert fast.TrainingStep.build(ml.mlp(5, [4], 2, seed=0), ml.losses.SoftmaxCrossEntropy()) is None  # reference loss
+    monkeypatch.setenv("MLPLAB_NUMBA", "0")
+    assert fast.TrainingStep.build(ml.mlp(5, [4], 2, seed=0), loss) is None
