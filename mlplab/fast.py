@@ -37,6 +37,11 @@ loop over the data where NumPy makes several calls:
 * :class:`Adam`, :class:`AdamW` and :class:`SGD` (``to_tier(optimizer, "fast")``, which the Trainer
   does): the update in one pass over the flat parameters instead of one NumPy call per formula line.
 
+For a plain MLP (fast ``Dense`` layers, each optionally followed by ReLU, Sigmoid or Tanh, and the
+softmax loss with integer labels) the Trainer goes one step further: :class:`TrainingStep` runs a
+batch's forward, loss and backward in one call, the same kernels and products without the layers'
+Python, bit for bit the layers' numbers.
+
 Without Numba the classes run their NumPy code above; both are tested equal to the reference tier
 (``tests/test_fused.py``: whole ``Trainer.fit`` runs compiled, NumPy fast and reference). The first
 use in a process loads the compiled code from Numba's on-disk cache (~0.4 s) or compiles it on the
