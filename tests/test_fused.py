@@ -172,3 +172,24 @@ def test_training_step_applies_only_to_plain_networks(monkeypatch):
     assert fast.TrainingStep.build(ml.mlp(5, [4], 2, seed=0), ml.losses.SoftmaxCrossEntropy()) is None  # reference loss
     monkeypatch.setenv("MLPLAB_NUMBA", "0")
     assert fast.TrainingStep.build(ml.mlp(5, [4], 2, seed=0), loss) is None
+
+
+def test_augmentation_constraints_and_schedules_equal_across_modes(monkeypatch):
+    """What the recipes add around a step (a random affine jitter of each batch, max-norm after each
+    update, a per-step schedule) gives the same training compiled, with NumPy and in the reference tier."""
+    from mlplab.constraints import MaxNorm
+    from mlplab.data.augment import RandomAffine
+
+    rng = np.random.default_rng(5)
+    X, y = rng.random((90, 36)), rng.integers(0, 4, 90)
+    runs = []
+    for mode in MODES:
+        monkeypatch.setenv("MLPLAB_NUMBA", "0" if mode == "numpy" else "1")
+        model = ml.mlp(36, [20], 4, seed=0, dtype="float64", tier="reference" if mode == "reference" else "fast")
+        opt = ml.optim.Adam(model.parameters(), lr=1e-2)
+        trainer = ml.Trainer(model, ml.losses.SoftmaxCrossEntropy(label_smoothing=0.1), opt, batch_size=16, epochs=3,
+                             seed=2, threads=1, augment=RandomAffine((6, 6), max_shift=1, max_rotation=10),
+                             constraints=[MaxNorm(0.5)], scheduler=ml.optim.OneCycleLR(opt, max_lr=2e-2))
+        runs.append((model, trainer.fit(X, y), trainer))
+    _assert_same(runs)
+    assert np.linalg.norm(runs[0][0].layers[0].weight.data, axis=1).max() <= 0.5 + 1e-12
