@@ -145,6 +145,8 @@ class Optimizer:
 
     def _l2_in_gradient(self) -> list[bool]:
         """Per Parameter, whether the step adds the coupled L2 term ``λθ`` to its gradient."""
+        if not self.weight_decay:  # (asked at every step: the common case without a loop)
+            return [False] * len(self.params)
         return [bool(self._decays(p)) for p in self.params]
 
     def __getstate__(self) -> dict:
