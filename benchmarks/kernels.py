@@ -8,10 +8,12 @@ Compile time: a fresh Python process imports mlplab._kernels and calls every ker
 and float64, first with an empty Numba cache (``NUMBA_CACHE_DIR`` a new folder: what the first run
 on a machine pays), then again with the cache it wrote (every later run).
 
-Epoch time, interleaved repetitions, medians: ``trainer`` is ``mlplab.Trainer.fit`` as it is (the
-NumPy fast paths); ``fused numba`` / ``fused numpy`` is :class:`mlplab._kernels.FusedMLP` with the
-compiled kernels / their NumPy versions, same network, data, order and optimizer; ``limit`` is the
-bare matrix products (benchmarks.contenders.run_limit).
+Epoch time, interleaved repetitions, medians: ``trainer`` is ``mlplab.Trainer.fit`` as users run it
+(the fast tier, with the compiled kernels where Numba is installed); ``trainer numpy`` the same with
+``MLPLAB_NUMBA=0`` (the fast tier's NumPy code, what runs without Numba); ``fused numba`` / ``fused
+numpy`` is :class:`mlplab._kernels.FusedMLP` (the kernels composed into a bare loop, without the
+Trainer's and the layers' Python) with the compiled kernels / their NumPy versions, same network,
+data, order and optimizer; ``limit`` is the bare matrix products (benchmarks.contenders.run_limit).
 """
 from __future__ import annotations
 
@@ -83,11 +85,19 @@ def epoch_times(wname: str, repeats: int, quick: bool, data_home: str | None, th
     def model():
         return ml.mlp(w.sizes[0], w.hidden, w.sizes[-1], activation=w.activation, seed=0)
 
-    def trainer():
-        m = model()
-        opt = ml.optim.make_optimizer(w.optimizer, m.parameters(), lr=w.lr)
-        t = ml.Trainer(m, optimizer=opt, batch_size=w.batch_size, epochs=w.epochs, seed=0, threads=threads)
-        return _time(lambda: t.fit(X, y)), ml.metrics.accuracy(w.y_test, m.predict(w.X_test))
+    def trainer(numba: bool):
+        def run():
+            m = model()
+            opt = ml.optim.make_optimizer(w.optimizer, m.parameters(), lr=w.lr)
+            t = ml.Trainer(m, optimizer=opt, batch_size=w.batch_size, epochs=w.epochs, seed=0, threads=threads)
+            before = os.environ.get("MLPLAB_NUMBA")
+            os.environ["MLPLAB_NUMBA"] = "1" if numba else "0"
+            try:
+                s = _time(lambda: t.fit(X, y))
+            finally:
+                os.environ.pop("MLPLAB_NUMBA") if before is None else os.environ.__setitem__("MLPLAB_NUMBA", before)
+            return s, ml.metrics.accuracy(w.y_test, m.predict(w.X_test))
+        return run
 
     def fused(k):
         def run():
@@ -98,7 +108,7 @@ def epoch_times(wname: str, repeats: int, quick: bool, data_home: str | None, th
             return s, ml.metrics.accuracy(w.y_test, m.predict(w.X_test))
         return run
 
-    runners = {"trainer": trainer, **{name: fused(k) for name, k in kernels.items()},
+    runners = {"trainer": trainer(True), "trainer numpy": trainer(False), **{name: fused(k) for name, k in kernels.items()},
                "limit": lambda: ((lambda r: (r["seconds"], r["cpu_seconds"]))(run_limit(w, "float32")), None)}
     from threadpoolctl import threadpool_limits
 
@@ -143,18 +153,19 @@ def main(argv=None) -> None:
     for label, r in report["compile"].items():
         print(f"- compile, {label}: process {r['process_s']:.2f} s (import mlplab._kernels + numba "
               f"{r['import_s']:.2f} s, first call of every kernel, float32 and float64: {r['first_calls_s']:.2f} s)")
-    print("\n| workload | clock | trainer s/epoch | fused numba | fused numpy | limit | trainer / limit | "
-          "fused numba / limit | trainer / fused numba |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| workload | clock | trainer s/epoch | trainer numpy | fused numba | fused numpy | limit | "
+          "trainer / limit | trainer numpy / limit | fused numba / limit | trainer numpy / trainer |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with busy(a.busy):
         for wname in a.workloads.split(","):
             r = epoch_times(wname.strip(), a.repeats, a.quick, a.data_home, a.threads)
             report[wname] = r
             for clock, e in (("wall", r["epoch_seconds"]), ("CPU", r["cpu_epoch_seconds"])):
                 nb, lim = e.get("fused numba"), e["limit"]
-                cells = [f"{e['trainer']:.4f}", "" if nb is None else f"{nb:.4f}", f"{e['fused numpy']:.4f}",
-                         f"{lim:.4f}", f"{e['trainer'] / lim:.2f}x", "" if nb is None else f"{nb / lim:.2f}x",
-                         "" if nb is None else f"{e['trainer'] / nb:.2f}x"]
+                tn = e["trainer numpy"]
+                cells = [f"{e['trainer']:.4f}", f"{tn:.4f}", "" if nb is None else f"{nb:.4f}",
+                         f"{e['fused numpy']:.4f}", f"{lim:.4f}", f"{e['trainer'] / lim:.2f}x", f"{tn / lim:.2f}x",
+                         "" if nb is None else f"{nb / lim:.2f}x", f"{tn / e['trainer']:.2f}x"]
                 print(f"| {wname} | {clock} | " + " | ".join(cells) + " |", flush=True)
     print(f"- load average at end {os.getloadavg()}")
     if a.json:

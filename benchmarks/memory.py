@@ -5,7 +5,9 @@ float64 copy when needed), and reads its resident set size (``VmRSS``). It then 
 peak-RSS counter (writing ``5`` to ``/proc/self/clear_refs``), trains one epoch, and reads the peak
 (``VmHWM``) right after the training call. ``peak_mb`` is that peak minus the baseline: the memory the
 training itself needs on top of the interpreter, the libraries and the data already in memory
-(parameters, optimizer state, activations, gradients, copies of the data, allocator slack).
+(parameters, optimizer state, activations, gradients, copies of the data, allocator slack). mlplab's
+compiled kernels (where Numba is installed) are loaded before the baseline, as PyTorch is imported
+before it; what loading them added is reported as ``kernels_mb``.
 RSS counts every allocation (NumPy, BLAS buffers, PyTorch's allocator), unlike ``tracemalloc``, which
 sees only what reports to Python's tracer. Linux only; elsewhere the result is ``None``.
 
@@ -50,6 +52,25 @@ def measure(workload: str, contender: str, dtype: str, quick: bool, data_home: s
     elif contender == "sklearn":
         import sklearn.neural_network  # noqa: F401
     import mlplab  # noqa: F401  (the workloads load data through it)
+    kernels_mb = None
+    if contender == "mlplab":
+        # the compiled kernels (Numba, LLVM and the cached machine code) are a library like PyTorch:
+        # loaded before the baseline, their own size reported as kernels_mb
+        import numpy as np
+
+        from mlplab.fast import kernels
+        before = _status_kb("VmRSS")
+        k = kernels()
+        if k is not None and before is not None:
+            dt = np.float32 if dtype == "float32" else np.float64
+            z, b, th = np.ones((4, 3), dt), np.ones(3, dt), np.ones(5, dt)
+            for act in (0, 1):  # every kernel once: Numba loads each one's machine code at its first call
+                k.bias_act(z, b, act)
+                k.act_backward(z, z, act, z.copy(), b)
+            k.softmax_xent(z, np.zeros(4, np.int64), z.copy(), np.zeros(4, np.intp), 0.25, 0.0)
+            k.adam(th, th.copy(), th.copy(), th.copy(), 0.9, 0.999, 1e-3, 1e-8)
+            k.sgd(th, th.copy(), 0.1)
+            kernels_mb = (_status_kb("VmRSS") - before) / 1024
     from threadpoolctl import threadpool_limits
 
     if n is not None:
@@ -76,7 +97,7 @@ def measure(workload: str, contender: str, dtype: str, quick: bool, data_home: s
     if not ok or baseline_kb is None or "kb" not in peak or peak["kb"] is None:
         return {"peak_mb": None, "note": "peak RSS not measurable here (needs Linux /proc)"}
     return {"peak_mb": (peak["kb"] - baseline_kb) / 1024, "baseline_mb": baseline_kb / 1024,
-            "peak_total_mb": peak["kb"] / 1024, "data_mb": data_mb}
+            "peak_total_mb": peak["kb"] / 1024, "data_mb": data_mb, "kernels_mb": kernels_mb}
 
 
 def main(argv=None) -> None:

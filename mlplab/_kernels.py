@@ -12,9 +12,10 @@ kernel                          reference formula
 ``bias_act(z, b, act)``         ``z ← f(z + b)`` in place, ``f`` = identity, ReLU, sigmoid or tanh
 ``act_backward(dy, y, act,      ``dz = dy · f'(z)`` from the output ``y = f(z)`` (ReLU ``[y > 0]``,
 dz, db)``                       sigmoid ``y (1 − y)``, tanh ``1 − y²``), and ``db = Σ_rows dz``
-``softmax_xent(s, y, ds,        ``L = Σ_n (log Σ_j e^{s_nj} − s_{n,y_n})`` (returned; row max
-pred, scale)``                  subtracted first), ``ds = scale · (softmax(s) − onehot(y))``,
-                                ``pred = argmax_j s``
+``softmax_xent(s, y, ds,        ``L = Σ_n (log Σ_j e^{s_nj} − Σ_j t_nj s_nj)`` (returned; row max
+pred, scale, ε=0)``             subtracted first), ``ds = scale · (softmax(s) − t)``,
+                                ``pred = argmax_j s``; targets ``t = (1 − ε) onehot(y) + ε / C``
+                                (label smoothing; ``ε = 0``: the one-hot rows)
 ``adam(θ, g, m, v, β₁, β₂,      ``m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  θ ← θ − η_t m / (√v + ε_t)``
 η_t, ε_t)``                     (Kingma and Ba's efficient order, as :class:`mlplab.optim.Adam`)
 ``sgd(θ, g, η)``                ``θ ← θ − η g``
@@ -72,15 +73,22 @@ def _np_act_backward(dy, y, act, dz, db):
     np.sum(dz, axis=0, out=db)
 
 
-def _np_softmax_xent(s, y, ds, pred, scale):
+def _np_softmax_xent(s, y, ds, pred, scale, smoothing=0.0):
     mx = s.max(axis=1, keepdims=True)
     np.subtract(s, mx, out=ds)
     np.exp(ds, out=ds)
     total = ds.sum(axis=1, keepdims=True)
     rows = np.arange(s.shape[0])
-    loss = float(np.sum(np.log(total[:, 0]) + mx[:, 0] - s[rows, y], dtype=np.float64))
+    # Σ_j t_j s_j with t = (1 - ε) onehot(y) + ε / C
+    # Σ_j t_j (s_j - m) with t = (1 - ε) onehot(y) + ε / C
+    target_score = (1 - smoothing) * (s[rows, y] - mx[:, 0]).astype(np.float64)
+    if smoothing:
+        target_score += smoothing / s.shape[1] * (s - mx).sum(axis=1, dtype=np.float64)
+    loss = float(np.sum(np.log(total[:, 0]) - target_score, dtype=np.float64))
     ds /= total
-    ds[rows, y] -= 1
+    if smoothing:
+        ds -= ds.dtype.type(smoothing / s.shape[1])
+    ds[rows, y] -= ds.dtype.type(1 - smoothing)
     ds *= scale
     np.argmax(s, axis=1, out=pred)
     return loss
@@ -110,8 +118,6 @@ def numpy_kernels() -> types.SimpleNamespace:
 def _compile() -> types.SimpleNamespace:
     import numba
 
-    from .functional import sigmoid
-
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
     @jit
@@ -129,17 +135,36 @@ def _compile() -> types.SimpleNamespace:
             for j in range(k):
                 z[i, j] += b[j]
 
+    @jit
+    def bias_negate(z, b):
+        n, k = z.shape
+        for i in range(n):
+            for j in range(k):
+                z[i, j] = -(z[i, j] + b[j])
+
+    @jit
+    def reciprocal_one_plus(z, one):
+        n, k = z.shape
+        for i in range(n):
+            for j in range(k):
+                z[i, j] = one / (one + z[i, j])
+
     def bias_act(z, b, act):
         # Sigmoid and tanh keep NumPy's exp/tanh: without Intel's SVML, Numba calls the scalar libm
         # function per element, 3-4x slower than NumPy's AVX-512 loops (measured: sigmoid of 64x80
-        # float32, 40 µs against 11 µs in four NumPy passes); the bias still goes in with the kernel.
+        # float32, 40 µs against 11 µs in four NumPy passes). So the sigmoid is three passes around
+        # NumPy's exp, each step the one mlplab.functional.sigmoid takes (in the arrays' dtype, so the
+        # same numbers): -(z + b); exp; 1 / (1 + e).
         if act == 1:
             bias_relu(z, b, z.dtype.type(0))
+        elif act == 2:
+            bias_negate(z, b)
+            with np.errstate(over="ignore"):  # e^{-x} = inf for very negative x: σ = 0, as intended
+                np.exp(z, out=z)
+            reciprocal_one_plus(z, z.dtype.type(1))
         else:
             bias_add(z, b)
-            if act == 2:
-                sigmoid(z, out=z)
-            elif act == 3:
+            if act == 3:
                 np.tanh(z, out=z)
 
     @jit
@@ -161,9 +186,10 @@ def _compile() -> types.SimpleNamespace:
             db[j] = acc[j]
 
     @jit
-    def softmax_xent(s, y, ds, pred, scale):
+    def softmax_xent_kernel(s, y, ds, pred, scale, smoothing):
         n, k = s.shape
         loss = 0.0
+        spread = smoothing / k                  # ε / C, the smoothed targets' share of every class
         for i in range(n):
             best, arg = s[i, 0], 0
             for j in range(1, k):
@@ -172,16 +198,24 @@ def _compile() -> types.SimpleNamespace:
             pred[i] = arg
             mx = np.float64(best)
             total = 0.0
+            row_sum = 0.0
             for j in range(k):
-                e = math.exp(s[i, j] - mx)
+                d = s[i, j] - mx
+                e = math.exp(d)
                 ds[i, j] = e
                 total += e
-            loss += math.log(total) + mx - s[i, y[i]]
+                row_sum += d
+            # -Σ_j t_j log p_j = log Σ_j e^{s_j - m} - Σ_j t_j (s_j - m)   (Σ_j t_j = 1); the shifted
+            # scores s_j - m, as in the loss layer, keep the rounding independent of the scores' size
+            loss += math.log(total) - (1.0 - smoothing) * (s[i, y[i]] - mx) - spread * row_sum
             f = scale / total
             for j in range(k):
-                ds[i, j] = ds[i, j] * f
-            ds[i, y[i]] -= scale
+                ds[i, j] = ds[i, j] * f - scale * spread
+            ds[i, y[i]] -= scale * (1.0 - smoothing)
         return loss
+
+    def softmax_xent(s, y, ds, pred, scale, smoothing=0.0):
+        return softmax_xent_kernel(s, y, ds, pred, float(scale), float(smoothing))
 
     @jit
     def adam_kernel(theta, g, m, v, beta1, c1, beta2, c2, lr_t, eps_t):

@@ -13,6 +13,9 @@ about *how fast*. Each class here subclasses its reference class and overrides o
   ``backward_parameters`` skips ``dx = dy W``, which the first layer of a network does not need.
 * **ReLU**: ``max(x, zeros)`` against an array of zeros; backward multiplies by ``[y > 0]`` as 0.0/1.0.
 * **Sigmoid, Tanh**: the derivative in three in-place passes over one array.
+* **Dropout**: the reference's uniform draws into a reused array, the kept set as booleans, two
+  in-place passes (bit for bit the reference's numbers).
+* **Standardize, MinMaxScale**: the statistics cast to the input's dtype once, two in-place passes.
 * **SoftmaxCrossEntropy**: row maxima read at ``argmax``, row sums as one BLAS product, ``exp`` in
   place, ``p`` formed in ``backward``, label range checked with one reduction.
 
@@ -20,24 +23,75 @@ Every class is tested equal to its reference class (``tests/test_fast_paths.py``
 keep their reference names (``mlplab.fast.Dense`` is a ``mlplab.layers.Dense``), so a saved model
 file records ``"Dense"`` whichever tier wrote it, and :func:`mlplab.io.load` builds the fast tier.
 
+**Compiled kernels** (``pip install mlplab[fast]``, Numba; :mod:`mlplab._kernels`). Where Numba is
+installed (and ``MLPLAB_NUMBA`` is not ``0``), a training step also runs these fused kernels, each one
+loop over the data where NumPy makes several calls:
+
+* a ``Dense`` layer followed by ``ReLU``, ``Sigmoid`` or ``Tanh`` (:meth:`Dense.forward_act`,
+  :meth:`Dense.backward_act`, called by :class:`mlplab.Sequential` for such pairs in training mode):
+  ``a = f(x Wᵀ + b)`` as one BLAS product then ``bias_act`` (bias and activation in one pass); backward
+  ``dz = da · f'(a)`` and ``db = Σ_n dz_n`` in one pass (``act_backward``), then the BLAS products
+  ``dW = dzᵀ x`` and ``dx = dz W``;
+* :class:`SoftmaxCrossEntropy` with integer labels and no sample weights (label smoothing included):
+  loss, ``∂L/∂s`` and the row maxima in one pass per row (``softmax_xent``);
+* :class:`Adam`, :class:`AdamW` and :class:`SGD` (``to_tier(optimizer, "fast")``, which the Trainer
+  does): the update in one pass over the flat parameters instead of one NumPy call per formula line.
+
+For a plain MLP (fast ``Dense`` layers, each optionally followed by ReLU, Sigmoid or Tanh, and the
+softmax loss with integer labels) the Trainer goes one step further: :class:`TrainingStep` runs a
+batch's forward, loss and backward in one call, the same kernels and products without the layers'
+Python, bit for bit the layers' numbers.
+
+Without Numba the classes run their NumPy code above; both are tested equal to the reference tier
+(``tests/test_fused.py``: whole ``Trainer.fit`` runs compiled, NumPy fast and reference). The first
+use in a process loads the compiled code from Numba's on-disk cache (~0.4 s) or compiles it on the
+machine's first run (~2.5 s): ``python -m benchmarks.kernels``.
+
 Switching: ``mlp(..., tier="reference")``, ``Sequential(layers, tier=...)``,
-``model.to_tier("reference" | "fast")`` or :func:`to_tier` for one layer or loss. Compiled kernels
-would live here too.
+``model.to_tier("reference" | "fast")`` or :func:`to_tier` for one layer, loss or optimizer.
 """
 from __future__ import annotations
 
+import functools
+import math
+import os
+import types
+
 import numpy as np
 
+from . import _kernels
 from . import functional as F
 from . import layers as L
 from . import losses as R
+from . import optim as O
 from . import sparse as _sparse
 from ._validation import check_choice
 
-__all__ = ["Dense", "Sigmoid", "Tanh", "ReLU", "SoftmaxCrossEntropy", "TIERS", "FAST_CLASSES", "to_tier"]
+__all__ = ["Dense", "Sigmoid", "Tanh", "ReLU", "Dropout", "Standardize", "MinMaxScale", "SoftmaxCrossEntropy",
+           "SGD", "Adam", "AdamW", "TrainingStep", "TIERS",
+           "FAST_CLASSES", "to_tier", "kernels"]
 
 #: the two tiers: "fast" (this module, the default) and "reference" (mlplab.layers, mlplab.losses)
 TIERS = ("fast", "reference")
+
+
+def kernels() -> types.SimpleNamespace | None:
+    """The compiled kernels (:mod:`mlplab._kernels`) where Numba is installed and ``MLPLAB_NUMBA`` is not
+    ``0``/``false``/``no`` (read at every call, so a test or a user can switch them off), else None: the
+    fast tier then runs its NumPy code."""
+    if os.environ.get("MLPLAB_NUMBA", "1").strip().lower() in ("0", "false", "no"):
+        return None
+    return _compiled_kernels()
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_kernels() -> types.SimpleNamespace | None:
+    # once per process: import Numba and load (or compile) the kernels, or None without Numba
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    return _kernels._compile()
 
 
 class _Scratch:
@@ -115,6 +169,42 @@ class Dense(_Scratch, L.Dense):
         ones = self.reused("ones", (dy2d.shape[0],), dy2d.dtype, fill=1)
         np.matmul(ones, dy2d, out=self.bias.grad)
         return dy2d
+
+
+    # ---------------------------------------------------------- fused with the next layer (compiled kernels)
+    def forward_act(self, x: np.ndarray, act: L.Layer, code: int, k) -> np.ndarray:
+        """``act.forward(self.forward(x, True), True)`` with the bias and activation in one pass:
+        ``a = f(x Wᵀ + b)`` computed as the BLAS product into ``act``'s reused output array, then
+        ``k.bias_act`` in place. Leaves the same caches as the two calls (this layer ``x``, ``act``
+        its output ``a``). ``code``: the activation's code in :data:`mlplab._kernels.ACTIVATIONS`."""
+        w = self.weight.data
+        if _sparse.issparse(x) or x.ndim != 2 or x.dtype != w.dtype:  # the unfused path handles these
+            return act.forward(self.forward(x, True), True)
+        self.check_input(x)
+        self.cache = (x, x.shape)
+        a = np.matmul(x, w.T, out=act.reused("y", (x.shape[0], self.out_features), w.dtype))
+        k.bias_act(a, self.bias.data, code)
+        act.cache = a
+        return a
+
+    def backward_act(self, da: np.ndarray, act: L.Layer, code: int, k, input_grad: bool = True):
+        """``self.backward(act.backward(da))`` (or ``backward_parameters`` when not ``input_grad``) with
+        ``dz = da · f'(a)`` and ``db = Σ_n dz_n`` in one pass (``k.act_backward``, from the output
+        ``a``), then ``dW = dzᵀ x`` and ``dx = dz W`` as BLAS products."""
+        a = act.cached()
+        x2d = self.cached()[0]
+        if (da.shape != a.shape or da.dtype != a.dtype or not da.flags.c_contiguous
+                or not isinstance(x2d, np.ndarray)):
+            dz = act.backward(da)
+            return self.backward(dz) if input_grad else self.backward_parameters(dz)
+        dz = act.reused("dx", a.shape, a.dtype)
+        k.act_backward(da, a, code, dz, self.bias.grad)
+        np.matmul(dz.T, x2d, out=self.weight.grad)
+        if not input_grad:
+            return None
+        dx = np.matmul(dz, self.weight.data, out=self.reused("dx", (dz.shape[0], self.in_features), a.dtype))
+        x_shape = self.cache[1]
+        return dx if len(x_shape) == 2 else dx.reshape(x_shape)
 
 
 class Sigmoid(_Scratch, L.Sigmoid):
@@ -198,6 +288,11 @@ class SoftmaxCrossEntropy(_Scratch, R.SoftmaxCrossEntropy):
     """
 
     def forward(self, scores, y, sample_weight=None):
+        k = kernels() if sample_weight is None else None
+        if k is not None:  # compiled: loss, ∂L/∂s and the row maxima in one pass per row
+            s, labels = self.check_labels(scores, y)
+            if labels.ndim == 1 and s.dtype in (np.float32, np.float64) and s.flags.c_contiguous and len(s):
+                return self._forward_compiled(k, s, labels)
         scores, y = self.check_targets(scores, y)
         n, c = scores.shape
         row_start, ones = self._constants(n, c, scores.dtype)          # flat index of (n, 0); 1 (C,)
@@ -219,7 +314,19 @@ class SoftmaxCrossEntropy(_Scratch, R.SoftmaxCrossEntropy):
         self.cache = (e, sum_e, y, label_index)
         return self._weighted_total(per_sample)
 
+    def _forward_compiled(self, k, s: np.ndarray, labels: np.ndarray) -> float:
+        """``k.softmax_xent``: ``∂L/∂s`` (mean: ÷ N) is computed here, kept for ``backward`` to return."""
+        n = s.shape[0]
+        self._weights(None, n, s.dtype)
+        ds = np.empty_like(s)  # a new array: a caller may keep backward()'s result past the next forward
+        total = k.softmax_xent(s, labels, ds, self.reused("pred", (n,), np.intp), 1.0 / self._div,
+                               self.label_smoothing)
+        self.cache = (ds,)
+        return total / self._div
+
     def backward(self):
+        if len(self.cached()) == 1:  # computed by the compiled forward
+            return self.cache[0]
         e, sum_e, y, label_index = self.cached()
         grad = np.divide(e, sum_e[:, None])                               # p
         if label_index is not None:
@@ -244,9 +351,99 @@ class SoftmaxCrossEntropy(_Scratch, R.SoftmaxCrossEntropy):
         return bool(y.min() < 0 or y.max() >= c)
 
 
+class Dropout(_Scratch, L.Dropout):
+    """:class:`mlplab.layers.Dropout`, fast: the same uniform draws from the layer's Generator (written
+    into a reused array), the kept set ``u ≥ p`` as a boolean array, and ``y = (x · keep) · 1/(1-p)``
+    in two in-place passes; ``dx = (dy · keep) · 1/(1-p)``. Equal to the reference bit for bit (a kept
+    element is multiplied by 1 then by the same scale). ``reuse_mask`` (gradient checks) and the float
+    mask in ``self.mask`` are the reference's."""
+
+    def forward(self, x, training=False):
+        if not (training and self.p > 0 and not self.reuse_mask and x.dtype in (np.float32, np.float64)):
+            return super().forward(x, training)
+        u = self.rng.random(x.shape, dtype=x.dtype.type, out=self.reused("u", x.shape, x.dtype))
+        keep = np.greater_equal(u, self.p, out=self.reused("keep", x.shape, np.bool_))
+        y = np.multiply(x, keep, out=self.reused("y", x.shape, x.dtype))
+        y *= x.dtype.type(1 / (1 - self.p))
+        self.mask = None  # the reference's float mask is not formed; the cache holds the kept set
+        self.cache = keep
+        return y
+
+    def backward(self, dy):
+        keep = self.cached()
+        if not isinstance(keep, np.ndarray) or keep.dtype != np.bool_ or dy.dtype.kind != "f":
+            return super().backward(dy)
+        dx = np.multiply(dy, keep, out=self.reused("dx", dy.shape, dy.dtype))
+        dx *= dy.dtype.type(1 / (1 - self.p))
+        return dx
+
+
+class _FastScaler(_Scratch):
+    """``y = (x - shift) / scale`` with ``shift`` and ``scale`` cast to the input's dtype once (the
+    reference casts them at every call), in training into a reused array."""
+
+    def forward(self, x, training=False):
+        if not (self.fitted and x.dtype in (np.float32, np.float64) and x.shape[-1] == self.shift.shape[0]):
+            return super().forward(x, training)   # the reference's errors and other dtypes
+        cast = self.__dict__.get("scratch", {}).get("cast")
+        if cast is None or cast[0] is not self.shift or cast[1] is not self.scale or cast[2].dtype != x.dtype:
+            cast = (self.shift, self.scale, self.shift.astype(x.dtype), self.scale.astype(x.dtype))
+            self.__dict__.setdefault("scratch", {})["cast"] = cast
+        y = np.subtract(x, cast[2], out=self.reused("y", x.shape, x.dtype) if training else None)
+        return np.divide(y, cast[3], out=y)
+
+
+class Standardize(_FastScaler, L.Standardize):
+    """:class:`mlplab.layers.Standardize`, fast: the statistics cast once, the output in a reused array."""
+
+
+class MinMaxScale(_FastScaler, L.MinMaxScale):
+    """:class:`mlplab.layers.MinMaxScale`, fast: the statistics cast once, the output in a reused array."""
+
+
+class SGD(O.SGD):
+    """:class:`mlplab.optim.SGD`; compiled: ``θ ← θ - η g`` in one pass (``k.sgd``)."""
+
+    tier = "fast"
+
+    def _update(self, theta, g, state, tmp):
+        k = kernels()
+        if k is None or theta.ndim != 1:
+            return super()._update(theta, g, state, tmp)
+        k.sgd(theta, g, self.lr)
+
+
+class _AdamUpdate:
+    """Adam's ``_update`` in one pass over a block (``k.adam``), in the order of
+    :class:`mlplab.optim.Adam`: ``θ ← θ - η_t m / (√v + ε_t)``."""
+
+    tier = "fast"
+
+    def _update(self, theta, g, state, tmp):
+        k = kernels()
+        if k is None or theta.ndim != 1:
+            return super()._update(theta, g, state, tmp)
+        root_c2 = math.sqrt(1.0 - self.beta2 ** self.t)              # √(1 - β₂ᵗ)
+        k.adam(theta, g, state["m"], state["v"], self.beta1, self.beta2,
+               self.lr * root_c2 / (1.0 - self.beta1 ** self.t), self.eps * root_c2)
+
+
+class Adam(_AdamUpdate, O.Adam):
+    """:class:`mlplab.optim.Adam`; compiled: the update in one pass over the flat parameters."""
+
+
+class AdamW(_AdamUpdate, O.AdamW):
+    """:class:`mlplab.optim.AdamW`; compiled: the Adam part in one pass over the flat parameters."""
+
+
 #: reference class → its fast subclass
 FAST_CLASSES: dict[type, type] = {L.Dense: Dense, L.Sigmoid: Sigmoid, L.Tanh: Tanh, L.ReLU: ReLU,
-                                  R.SoftmaxCrossEntropy: SoftmaxCrossEntropy}
+                                  L.Dropout: Dropout, L.Standardize: Standardize, L.MinMaxScale: MinMaxScale,
+                                  R.SoftmaxCrossEntropy: SoftmaxCrossEntropy,
+                                  O.SGD: SGD, O.Adam: Adam, O.AdamW: AdamW}
+#: the activations a fast Dense layer fuses with in training (:meth:`Dense.forward_act`), and their codes
+FUSED_ACTIVATIONS: dict[type, int] = {ReLU: _kernels.ACTIVATIONS["relu"], Sigmoid: _kernels.ACTIVATIONS["sigmoid"],
+                                      Tanh: _kernels.ACTIVATIONS["tanh"]}
 _REFERENCE_CLASSES = {fast: ref for ref, fast in FAST_CLASSES.items()}
 
 
@@ -255,13 +452,111 @@ def has_tiers(obj) -> bool:
     return type(obj) in FAST_CLASSES or type(obj) in _REFERENCE_CLASSES
 
 
-def to_tier(obj, tier: str):
-    """Switch a layer or loss to ``tier`` (``"fast"`` or ``"reference"``) in place and return it.
+def training_plan(layers) -> list[tuple[int, object, object, int]]:
+    """The steps of a training pass over ``layers``: ``(i, layer, None, 0)`` for a layer run on its own,
+    ``(i, dense, act, code)`` for a fast :class:`Dense` at index ``i`` followed by a fast activation of
+    :data:`FUSED_ACTIVATIONS` (run by :meth:`Dense.forward_act` / :meth:`Dense.backward_act`)."""
+    plan, i = [], 0
+    while i < len(layers):
+        layer = layers[i]
+        code = FUSED_ACTIVATIONS.get(type(layers[i + 1])) if i + 1 < len(layers) else None
+        if type(layer) is Dense and code is not None:
+            plan.append((i, layer, layers[i + 1], code))
+            i += 2
+        else:
+            plan.append((i, layer, None, 0))
+            i += 1
+    return plan
 
-    The object keeps its parameters, buffers and settings and changes only its class (between
-    e.g. ``mlplab.layers.Dense`` and ``mlplab.fast.Dense``); what the last forward kept for backward
-    is dropped. Objects of other classes (layers without a fast version, such as BatchNorm, or
-    classes of your own) are returned unchanged.
+
+class TrainingStep:
+    """Forward, loss and backward of one mini-batch of a plain MLP in one tight loop of compiled kernels
+    and BLAS products: what :class:`mlplab.Trainer` runs per batch (then ``optimizer.step()``) when
+    :meth:`build` finds the model, loss and optimizer simple enough, instead of calling every layer.
+    The numbers are those of the layer-by-layer fast tier, bit for bit (the same kernels and products in
+    the same order; tested in ``tests/test_fused.py``); what it saves is the Python of ~15 method calls per batch,
+    most of a digits network's time besides the products.
+
+    Per mini-batch of ``n`` rows, layers ``i = 1..L`` (``a_0 = x``; ``f_L`` the identity)::
+
+        a_i = f_i(a_{i-1} W_iᵀ + b_i)                       (BLAS, then bias_act)
+        L, ds, pred = softmax_xent(a_L, y, 1/n, ε)           (loss, ∂L/∂a_L, argmax per row)
+        dz_i, db_i = act_backward(da_i, a_i, f_i)            (da_L = ds; without f_i: dz_i = da_i, db_i = 1ᵀ dz_i)
+        dW_i = dz_iᵀ a_{i-1};  da_{i-1} = dz_i W_i           (BLAS; the latter for i > 1)
+
+    The layers' ``cache`` and the loss's are not written (nothing is kept for a later ``backward``)."""
+
+    def __init__(self, k, layers: list, loss: "SoftmaxCrossEntropy", dtype) -> None:
+        self.k, self.layers, self.loss, self.dtype = k, layers, loss, dtype
+        self._buffers: dict[int, tuple] = {}
+
+    @classmethod
+    def build(cls, model, loss) -> "TrainingStep | None":
+        """The step for ``model`` and ``loss``, or None where it does not apply: no compiled kernels,
+        a loss other than the fast :class:`SoftmaxCrossEntropy`, or a layer other than fast ``Dense``
+        (each optionally followed by ``ReLU``, ``Sigmoid`` or ``Tanh``)."""
+        k = kernels()
+        if k is None or type(loss) is not SoftmaxCrossEntropy:
+            return None
+        layers = []
+        for _, layer, act, code in training_plan(model.layers):
+            if type(layer) is not Dense:
+                return None
+            layers.append((layer.weight.data, layer.bias.data, layer.weight.grad, layer.bias.grad, code))
+        dtypes = {a.dtype for entry in layers for a in entry[:4]}
+        if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
+            return None
+        return cls(k, layers, loss, dtypes.pop())
+
+    def _arrays(self, n: int) -> tuple:
+        # per batch size (twice an epoch when the last batch is short): a_i, dz_i, da_{i-1}, ds
+        if n not in self._buffers:
+            dt = self.dtype
+            acts = [np.empty((n, W.shape[0]), dt) for W, *_ in self.layers]
+            self._buffers[n] = (acts, [np.empty_like(a) for a in acts],
+                                [np.empty((n, W.shape[1]), dt) for W, *_ in self.layers], np.ones(n, dt))
+        return self._buffers[n]
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
+        """Forward and backward of the batch ``x (n, D)`` with labels ``y (n,)`` (checked by the caller:
+        integers in range), filling every weight's and bias's ``.grad``; writes the predicted classes
+        into ``pred (n,)`` and returns the loss (as ``loss.forward`` would)."""
+        k, layers = self.k, self.layers
+        if x.dtype != self.dtype or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, self.dtype)
+        n = x.shape[0]
+        acts, dzs, das, ones = self._arrays(n)
+        a = x
+        for (W, b, _, _, code), out in zip(layers, acts):
+            np.matmul(a, W.T, out=out)
+            k.bias_act(out, b, code)
+            a = out
+        loss = self.loss
+        div = n if loss.reduction == "mean" else 1.0
+        da = dzs[-1]
+        total = k.softmax_xent(a, y, da, pred, 1.0 / div, loss.label_smoothing)
+        for i in range(len(layers) - 1, -1, -1):
+            W, _, gW, gb, code = layers[i]
+            if code:
+                dz = dzs[i]
+                k.act_backward(da, acts[i], code, dz, gb)
+            else:  # no activation: dz = da, and db = 1ᵀ da as Dense.backward computes it
+                dz = da
+                np.matmul(ones, dz, out=gb)
+            np.matmul(dz.T, acts[i - 1] if i else x, out=gW)
+            if i:
+                da = np.matmul(dz, W, out=das[i])
+        return total / div
+
+
+def to_tier(obj, tier: str):
+    """Switch a layer, loss or optimizer to ``tier`` (``"fast"`` or ``"reference"``) in place and return it.
+
+    The object keeps its parameters, buffers, state and settings and changes only its class (between
+    e.g. ``mlplab.layers.Dense`` and ``mlplab.fast.Dense``, or ``mlplab.optim.Adam`` and
+    ``mlplab.fast.Adam``); what the last forward kept for backward is dropped. Objects of other classes
+    (layers without a fast version, such as BatchNorm, optimizers such as Momentum, or classes of your
+    own) are returned unchanged.
     """
     tier = check_choice(tier, TIERS, "tier")
     cls = type(obj)

@@ -130,6 +130,14 @@ class SoftmaxCrossEntropy(Loss):
     def check_targets(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
         """``scores`` and ``y`` as arrays, or a ValueError that says what is wrong with their shapes or labels.
         With ``label_smoothing`` the targets come back as the smoothed rows ``t'`` (both tiers use them)."""
+        scores, y = self.check_labels(scores, y)
+        if self.label_smoothing:  # t' = (1 - ε) t + ε / C
+            t = F.one_hot(y, scores.shape[1], dtype=scores.dtype) if y.ndim == 1 else y
+            y = (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / scores.shape[1])
+        return scores, y
+
+    def check_labels(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`check_targets` without the label smoothing: ``y`` as given (``(N,)`` labels or ``(N, C)`` rows)."""
         scores = np.asarray(scores)
         if scores.ndim != 2:
             raise ValueError(f"scores must have shape (N, C), got {scores.shape}")
@@ -144,9 +152,6 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"labels must lie in [0, {c}) for {c} output scores; got {y.min()}..{y.max()}")
         elif y.shape != scores.shape:
             raise ValueError(f"labels must be (N,) integers or (N, {c}) rows, got shape {y.shape}")
-        if self.label_smoothing:  # t' = (1 - ε) t + ε / C
-            t = F.one_hot(y, c, dtype=scores.dtype) if y.ndim == 1 else y
-            y = (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / c)
         return scores, y
 
     @staticmethod

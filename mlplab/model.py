@@ -12,6 +12,7 @@ from ._validation import (as_generator, check_array, check_choice, check_layer_s
 from .init import default_init
 from .layers import (BatchNorm, Dense, Dropout, Identity, Layer, LayerNorm, LeakyReLU, MinMaxScale, ReLU,
                      Sigmoid, Standardize, Tanh, _Scaler)
+from . import fast as _fast
 from .fast import has_tiers, to_tier
 from .parameter import FlatParameters, Parameter
 
@@ -77,7 +78,7 @@ class Sequential:
         return self._flat
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_flat"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_flat", "_plan_cache")}
 
     def __setstate__(self, state: dict) -> None:
         # pickle and deepcopy copy each parameter on its own; store them flat again
@@ -103,9 +104,29 @@ class Sequential:
     # ------------------------------------------------------------------ core
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Scores for ``x (N, D)``; ``training=True`` uses batch statistics and dropout."""
+        if training:
+            fused = self._compiled_plan()
+            if fused is not None:  # fast tier with compiled kernels: Dense + activation pairs fused
+                k, plan = fused
+                for _, layer, act, code in plan:
+                    x = layer.forward(x, True) if act is None else layer.forward_act(x, act, code, k)
+                return x
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
+
+    def _compiled_plan(self):
+        """``(kernels, plan)`` when the compiled kernels are available (:func:`mlplab.fast.kernels`) and
+        the model has a fast Dense + activation pair to fuse (:func:`mlplab.fast.training_plan`), else None."""
+        k = _fast.kernels()
+        if k is None:
+            return None
+        key = tuple(self.layers) + tuple(map(type, self.layers))
+        cached = self.__dict__.get("_plan_cache")
+        if cached is None or cached[0] != key:
+            plan = _fast.training_plan(self.layers)
+            cached = self._plan_cache = (key, plan if any(step[2] is not None for step in plan) else None)
+        return None if cached[1] is None else (k, cached[1])
 
     __call__ = forward
 
@@ -119,12 +140,30 @@ class Sequential:
         """
         layers = self.layers
         if input_grad:
+            fused = self._compiled_plan()
+            if fused is not None:
+                k, plan = fused
+                for _, layer, act, code in reversed(plan):
+                    dy = layer.backward(dy) if act is None else layer.backward_act(dy, act, code, k)
+                return dy
             for layer in reversed(layers):
                 dy = layer.backward(dy)
             return dy
         first = self._first_trainable()
         if first is None:  # nothing to train
             return None
+        fused = self._compiled_plan()
+        if fused is not None:
+            k, plan = fused
+            for i, layer, act, code in reversed(plan):
+                if act is not None:
+                    dy = layer.backward_act(dy, act, code, k, input_grad=i > first)
+                elif i > first:
+                    dy = layer.backward(dy)
+                else:
+                    layer.backward_parameters(dy)
+                if i <= first:
+                    return None
         for i in range(len(layers) - 1, first, -1):
             dy = layers[i].backward(dy)
         layers[first].backward_parameters(dy)

@@ -76,6 +76,8 @@ class Optimizer:
 
     #: names of the per-parameter state arrays, in the order they are saved
     state_names: tuple[str, ...] = ()
+    #: "reference" here; SGD, Adam and AdamW have compiled versions in :mod:`mlplab.fast`
+    tier = "reference"
 
     def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0,
                  decay_all: bool = False) -> None:
@@ -143,6 +145,8 @@ class Optimizer:
 
     def _l2_in_gradient(self) -> list[bool]:
         """Per Parameter, whether the step adds the coupled L2 term ``λθ`` to its gradient."""
+        if not self.weight_decay:  # (asked at every step: the common case without a loop)
+            return [False] * len(self.params)
         return [bool(self._decays(p)) for p in self.params]
 
     def __getstate__(self) -> dict:

@@ -16,6 +16,7 @@ from ._validation import as_generator, check_array, check_labels, check_positive
 from .callbacks import Callback, ProgressBar
 from .config import TrainConfig
 from .data.batching import batch_indices, take
+from . import fast as _fast
 from .fast import to_tier
 from .losses import Loss, SoftmaxCrossEntropy
 from .model import Sequential, mlp
@@ -162,6 +163,9 @@ class Trainer:
         model.backward(loss_fn.backward(), input_grad=False)   # ∂L/∂X_b is not needed
         optimizer.step()
 
+    (For a plain MLP in the fast tier, with the compiled kernels of ``mlplab[fast]``, the first three
+    lines are one call, :class:`mlplab.fast.TrainingStep`: the same numbers, bit for bit.)
+
     Then the epoch's record goes to ``history``: ``loss`` (mean training loss per sample over
     the batches), ``accuracy`` (fraction of training samples classified correctly as the batches
     went by, with dropout and batch statistics active), ``val_loss`` and ``val_accuracy`` (in
@@ -294,8 +298,11 @@ class Trainer:
         if self.scheduler is not None and self.scheduler.per_step and self.scheduler.total_steps is None:
             steps_per_epoch = -(-X.shape[0] // self.batch_size)
             self.scheduler.set_total_steps(self.epochs * steps_per_epoch, steps_per_epoch)
-        # the loss runs in the model's tier (a reference loss becomes fast with a fast model; see mlplab.fast)
-        to_tier(self.loss, "reference" if self.model.tier == "reference" else "fast")
+        # the loss and the optimizer run in the model's tier (a reference loss becomes fast with a fast
+        # model; see mlplab.fast)
+        tier = "reference" if self.model.tier == "reference" else "fast"
+        to_tier(self.loss, tier)
+        to_tier(self.optimizer, tier)
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -345,6 +352,10 @@ class Trainer:
         x_buffer = np.empty((min(self.batch_size, n),) + X.shape[1:], X.dtype) if self.shuffle and dense else None
         batch_hooks = [cb for cb in self.callbacks
                        if getattr(type(cb), "on_batch_begin", Callback.on_batch_begin) is not Callback.on_batch_begin]
+        # a plain MLP in the fast tier with the compiled kernels: forward, loss and backward in one call per
+        # batch (mlplab.fast.TrainingStep; the same numbers as the layers give, without their Python)
+        step = (_fast.TrainingStep.build(model, loss_fn)
+                if dense and count_at_end and sample_weight is None and not batch_hooks else None)
         for b, idx in enumerate(batch_indices(n, self.batch_size, self.rng, self.shuffle)):
             stop = min(idx.stop, n) if isinstance(idx, slice) else done + idx.shape[0]
             xb = take(X, idx, None if x_buffer is None else x_buffer[:stop - done])  # reused, see Sequential
@@ -354,15 +365,19 @@ class Trainer:
                 xb = self.augment(xb, self.rng)
             for cb in batch_hooks:
                 cb.on_batch_begin(self, {"index": b, "size": stop - done, "sample_weight": wb})
-            scores = model.forward(xb, training=True)
-            l = loss_fn.forward(scores, yb, wb)
+            if step is not None:
+                l = step(xb, yb, predicted[done:stop])
+            else:
+                scores = model.forward(xb, training=True)
+                l = loss_fn.forward(scores, yb, wb)
             if not math.isfinite(l):
                 model.set_state(snapshot)
                 raise TrainingDiverged(
                     f"training diverged in epoch {self.epoch} (batch {b + 1}): the loss became {l}. "
                     f"The model keeps its weights from the end of epoch {self.epoch - 1}. "
                     f"Try a lower learning rate (it is {opt.lr:g}).")
-            model.backward(loss_fn.backward(), input_grad=False)  # ∂L/∂X_b is not needed
+            if step is None:
+                model.backward(loss_fn.backward(), input_grad=False)  # ∂L/∂X_b is not needed
             opt.step()
             for constrain in self.constraints:
                 constrain(model)
@@ -370,7 +385,8 @@ class Trainer:
                 self.scheduler.step()
             total += l if sum_reduction else l * (stop - done)
             if count_at_end:
-                np.argmax(scores, axis=1, out=predicted[done:stop])
+                if step is None:  # (the step wrote them)
+                    np.argmax(scores, axis=1, out=predicted[done:stop])
             elif self.classification:  # one-hot or probability rows
                 correct += int(np.count_nonzero(np.argmax(scores, axis=1) == np.argmax(yb, 1)))
             done = stop

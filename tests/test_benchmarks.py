@@ -125,3 +125,19 @@ def test_matmul_limit_counts_exactly_the_products_of_an_epoch():
     # forward x Wᵀ for both layers, dyᵀ x for both, dy W for the second only
     assert [k for k, _ in matmul_plan(w)] == ["forward", "weight grad", "forward", "weight grad", "input grad"]
     assert epoch_flops(w) == 6 * 2 * (5 * 4 + 4 * 3 + 5 * 4 + 4 * 3 + 4 * 3)
+
+
+def test_kernels_benchmark_runs_the_trainer_compiled_and_without_numba(tmp_path):
+    """`python -m benchmarks.kernels --quick`: compile times (cold and warm cache) and one epoch of the
+    Trainer compiled, the Trainer with MLPLAB_NUMBA=0, the kernels composed and the limit, side by side."""
+    out = tmp_path / "kernels.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.kernels", "--quick", "--workloads", "W1", "--repeats", "1",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["compile"]) == {"cold cache", "warm cache"}
+    assert set(report["W1"]["epoch_seconds"]) >= {"trainer", "trainer numpy", "fused numpy", "limit"}
+    # the same network, data and order: every contender reaches the same test accuracy
+    acc = report["W1"]["accuracy"]
+    assert acc["trainer"] == pytest.approx(acc["trainer numpy"], abs=0.01)
+    assert "| W1 | wall |" in proc.stdout

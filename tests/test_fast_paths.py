@@ -32,13 +32,18 @@ LAYERS = {
     "Sigmoid": L.Sigmoid,
     "Tanh": L.Tanh,
     "ReLU": L.ReLU,
+    "Dropout": lambda: L.Dropout(0.3, rng=5),
+    "Standardize": lambda: L.Standardize().fit(np.random.default_rng(8).standard_normal((20, 6)) * 3 + 1),
+    "MinMaxScale": lambda: L.MinMaxScale().fit(np.random.default_rng(9).standard_normal((20, 6))),
 }
 # batch of 1, odd sizes, a leading axis, and the batch shrinking and growing again (the reused arrays)
 SHAPES = [(1, 6), (5, 6), (2, 3, 6), (7, 6), (5, 6)]
 
 
 def test_the_fast_tier_covers_exactly_these_classes():
-    assert set(fast.FAST_CLASSES) == {L.Dense, L.Sigmoid, L.Tanh, L.ReLU, R.SoftmaxCrossEntropy}
+    assert set(fast.FAST_CLASSES) == {L.Dense, L.Sigmoid, L.Tanh, L.ReLU, L.Dropout, L.Standardize, L.MinMaxScale,
+                                      R.SoftmaxCrossEntropy,
+                                      ml.optim.SGD, ml.optim.Adam, ml.optim.AdamW}
     for ref, cls in fast.FAST_CLASSES.items():
         assert issubclass(cls, ref) and cls.__name__ == ref.__name__
         assert cls.tier == "fast" and ref.tier == "reference"
@@ -478,8 +483,8 @@ def test_training_accuracy_counts_the_batches_as_they_went(shuffle):
     twin = copy.deepcopy(model)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(data.y_train)) if shuffle else np.arange(len(data.y_train))
-    opt = ml.optim.Adam(twin.parameters())
-    loss = fast.SoftmaxCrossEntropy()  # the Trainer runs the loss in the model's tier
+    opt = fast.Adam(twin.parameters())  # the Trainer runs the loss and the optimizer in the model's tier
+    loss = fast.SoftmaxCrossEntropy()
     correct = 0
     for start in range(0, len(order), 100):
         i = order[start:start + 100]
@@ -500,3 +505,15 @@ def test_take_into_out():
     assert take(a, np.array([4, 0, 9]), out) is out
     np.testing.assert_array_equal(out, a[[4, 0, 9]])
     np.testing.assert_array_equal(take(a, slice(8, 11), np.empty((2, 2))), a[8:])
+
+
+def test_standardize_statistics_in_blocks_equal_numpy_std():
+    """Standardize.fit sums the squares block by block (no float64 copy of X): the same mean and std as
+    NumPy's, over several blocks and a short last one, constant columns given scale 1."""
+    rng = np.random.default_rng(11)
+    X = (rng.standard_normal((9001, 5)) * [1, 3, 0.01, 7, 0] + [0, 5, -2, 1e3, 4]).astype(np.float32)
+    s = L.Standardize(dtype="float64").fit(X)
+    np.testing.assert_allclose(s.shift, X.mean(axis=0, dtype=np.float64), rtol=1e-12)
+    std = X.std(axis=0, dtype=np.float64)
+    np.testing.assert_allclose(s.scale, np.where(std > 0, std, 1.0), rtol=1e-10)
+    assert s.scale[4] == 1.0

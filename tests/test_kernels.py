@@ -114,3 +114,16 @@ def test_fused_training_equals_the_trainer(kern):
             assert acc == history["accuracy"][epoch]
         for a, b in zip(model.parameters(), twin.parameters()):
             np.testing.assert_allclose(a.data, b.data, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not K.numba_available(), reason="Numba is part of the test extra")
+def test_compiled_sigmoid_is_functional_sigmoid_bit_for_bit(dtype):
+    """The compiled bias + sigmoid takes the steps of mlplab.functional.sigmoid in the arrays' dtype."""
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((33, 17)) * 40).astype(dtype)
+    z[0, :4] = [-1e4, 1e4, -100, 89]
+    b = rng.standard_normal(17).astype(dtype)
+    out = z.copy()
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # no overflow warning escapes the kernel
+        K.get().bias_act(out, b, K.ACTIVATIONS["sigmoid"])
+    np.testing.assert_array_equal(out, F.sigmoid(z + b))
