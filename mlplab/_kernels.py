@@ -245,8 +245,13 @@ def _compile() -> types.SimpleNamespace:
 
 def numba_available() -> bool:
     """Numba importable and not switched off with ``MLPLAB_NUMBA=0``."""
-    if os.environ.get("MLPLAB_NUMBA", "1").strip() in ("0", "false", "no"):
+    if os.environ.get("MLPLAB_NUMBA", "1").strip().lower() in ("0", "false", "no"):
         return False
+    return _numba_importable()
+
+
+@functools.lru_cache(maxsize=1)  # asked at every training step: a failed import is slow to repeat
+def _numba_importable() -> bool:
     try:
         import numba  # noqa: F401
     except ImportError:

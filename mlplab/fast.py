@@ -52,9 +52,7 @@ Switching: ``mlp(..., tier="reference")``, ``Sequential(layers, tier=...)``,
 """
 from __future__ import annotations
 
-import functools
 import math
-import os
 import types
 
 import numpy as np
@@ -79,19 +77,8 @@ def kernels() -> types.SimpleNamespace | None:
     """The compiled kernels (:mod:`mlplab._kernels`) where Numba is installed and ``MLPLAB_NUMBA`` is not
     ``0``/``false``/``no`` (read at every call, so a test or a user can switch them off), else None: the
     fast tier then runs its NumPy code."""
-    if os.environ.get("MLPLAB_NUMBA", "1").strip().lower() in ("0", "false", "no"):
-        return None
-    return _compiled_kernels()
-
-
-@functools.lru_cache(maxsize=1)
-def _compiled_kernels() -> types.SimpleNamespace | None:
-    # once per process: import Numba and load (or compile) the kernels, or None without Numba
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return None
-    return _kernels._compile()
+    k = _kernels.get()
+    return k if k.compiled else None
 
 
 class _Scratch:
