@@ -275,12 +275,12 @@ class SoftmaxCrossEntropy(_Scratch, R.SoftmaxCrossEntropy):
     """
 
     def forward(self, scores, y, sample_weight=None):
-        k = kernels() if sample_weight is None else None
-        if k is not None:  # compiled: loss, ∂L/∂s and the row maxima in one pass per row
-            s, labels = self.check_labels(scores, y)
-            if labels.ndim == 1 and s.dtype in (np.float32, np.float64) and s.flags.c_contiguous and len(s):
-                return self._forward_compiled(k, s, labels)
-        scores, y = self.check_targets(scores, y)
+        scores, y = self.check_labels(scores, y)
+        k = kernels() if sample_weight is None and y.ndim == 1 else None
+        if k is not None and scores.dtype in (np.float32, np.float64) and scores.flags.c_contiguous and len(scores):
+            # compiled: loss, ∂L/∂s and the row maxima in one pass per row (label smoothing included)
+            return self._forward_compiled(k, scores, y)
+        y = self.smoothed(scores, y)
         n, c = scores.shape
         row_start, ones = self._constants(n, c, scores.dtype)          # flat index of (n, 0); 1 (C,)
         m = np.take(scores.reshape(-1), row_start + np.argmax(scores, axis=1))

@@ -131,10 +131,14 @@ class SoftmaxCrossEntropy(Loss):
         """``scores`` and ``y`` as arrays, or a ValueError that says what is wrong with their shapes or labels.
         With ``label_smoothing`` the targets come back as the smoothed rows ``t'`` (both tiers use them)."""
         scores, y = self.check_labels(scores, y)
-        if self.label_smoothing:  # t' = (1 - ε) t + ε / C
-            t = F.one_hot(y, scores.shape[1], dtype=scores.dtype) if y.ndim == 1 else y
-            y = (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / scores.shape[1])
-        return scores, y
+        return scores, self.smoothed(scores, y)
+
+    def smoothed(self, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The targets with ``label_smoothing`` ε: ``t' = (1 - ε) t + ε / C`` (``y`` as it is for ε = 0)."""
+        if not self.label_smoothing:
+            return y
+        t = F.one_hot(y, scores.shape[1], dtype=scores.dtype) if y.ndim == 1 else y
+        return (1 - self.label_smoothing) * t + scores.dtype.type(self.label_smoothing / scores.shape[1])
 
     def check_labels(self, scores, y) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`check_targets` without the label smoothing: ``y`` as given (``(N,)`` labels or ``(N, C)`` rows)."""
