@@ -52,7 +52,6 @@ Switching: ``mlp(..., tier="reference")``, ``Sequential(layers, tier=...)``,
 """
 from __future__ import annotations
 
-import math
 import types
 
 import numpy as np
@@ -410,9 +409,7 @@ class _AdamUpdate:
         k = kernels()
         if k is None or theta.ndim != 1:
             return super()._update(theta, g, state, tmp)
-        root_c2 = math.sqrt(1.0 - self.beta2 ** self.t)              # √(1 - β₂ᵗ)
-        k.adam(theta, g, state["m"], state["v"], self.beta1, self.beta2,
-               self.lr * root_c2 / (1.0 - self.beta1 ** self.t), self.eps * root_c2)
+        k.adam(theta, g, state["m"], state["v"], self.beta1, self.beta2, *self.step_sizes())
 
 
 class Adam(_AdamUpdate, O.Adam):

@@ -399,12 +399,17 @@ class Adam(Optimizer):
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.beta2
         v += tmp
-        root_c2 = math.sqrt(1.0 - self.beta2 ** self.t)              # √(1 - β₂ᵗ)
+        lr_t, eps_t = self.step_sizes()
         denom = np.sqrt(v, out=tmp)
-        denom += self.eps * root_c2                                  # √v + ε_t
+        denom += eps_t                                               # √v + ε_t
         step = np.divide(m, denom, out=tmp)
-        step *= self.lr * root_c2 / (1.0 - self.beta1 ** self.t)     # η_t m / (√v + ε_t)
+        step *= lr_t                                                 # η_t m / (√v + ε_t)
         theta -= step
+
+    def step_sizes(self) -> tuple[float, float]:
+        """``η_t = η √(1 - β₂ᵗ) / (1 - β₁ᵗ)`` and ``ε_t = ε √(1 - β₂ᵗ)`` of step ``t``."""
+        root_c2 = math.sqrt(1.0 - self.beta2 ** self.t)              # √(1 - β₂ᵗ)
+        return self.lr * root_c2 / (1.0 - self.beta1 ** self.t), self.eps * root_c2
 
     def hyperparameters(self):
         return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
