@@ -380,7 +380,18 @@ class _FastScaler(_Scratch):
 
 
 class Standardize(_FastScaler, L.Standardize):
-    """:class:`mlplab.layers.Standardize`, fast: the statistics cast once, the output in a reused array."""
+    """:class:`mlplab.layers.Standardize`, fast: the statistics cast once, the output in a reused array,
+    and ``fit`` without a float64 copy of X."""
+
+    def _statistics(self, X):
+        # the standard deviation over blocks of rows: X.std(axis=0, dtype=float64) makes a float64 copy
+        # of X (376 MB for MNIST) and takes ~1 s; the same sums, block by block, take a fifth of that
+        mean = X.mean(axis=0, dtype=np.float64)
+        squares = np.zeros(X.shape[1])
+        for start in range(0, X.shape[0], 4096):
+            d = X[start:start + 4096] - mean          # (≤ 4096, D) float64
+            squares += np.einsum("ij,ij->j", d, d)    # Σ_n (x_n - mean)²
+        return mean, np.sqrt(squares / X.shape[0])
 
 
 class MinMaxScale(_FastScaler, L.MinMaxScale):

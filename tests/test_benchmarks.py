@@ -141,3 +141,15 @@ def test_kernels_benchmark_runs_the_trainer_compiled_and_without_numba(tmp_path)
     acc = report["W1"]["accuracy"]
     assert acc["trainer"] == pytest.approx(acc["trainer numpy"], abs=0.01)
     assert "| W1 | wall |" in proc.stdout
+
+
+@pytest.mark.parametrize("args", [["W1", "--quick"], ["--scaler", "--quick"]], ids=["epoch", "scaler"])
+def test_epoch_profile_runs(args):
+    """`python -m benchmarks.epoch_profile`: the profiles docs/performance.md quotes."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.epoch_profile", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if args[0] == "W1":
+        assert "| function | calls | own seconds | share |" in proc.stdout and "_run_epoch" in proc.stdout
+    else:
+        assert "- reference:" in proc.stdout and "- fast:" in proc.stdout
