@@ -18,6 +18,7 @@ data, order and optimizer; ``limit`` is the bare matrix products (benchmarks.con
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -35,14 +36,7 @@ import numpy as np
 from mlplab import _kernels as K
 k = K.get()
 t1 = time.perf_counter()
-for dt in (np.float32, np.float64):
-    z, b = np.ones((4, 3), dt), np.ones(3, dt)
-    k.bias_act(z, b, 1)
-    k.act_backward(z, z, 1, z.copy(), b)
-    k.softmax_xent(z, np.zeros(4, np.int64), z.copy(), np.zeros(4, np.intp), 0.25)
-    th = np.ones(5, dt)
-    k.adam(th, th.copy(), th.copy(), th.copy(), 0.9, 0.999, 1e-3, 1e-8)
-    k.sgd(th, th.copy(), 0.1)
+K.call_each(k)
 t2 = time.perf_counter()
 print(json.dumps({"compiled": k.compiled, "import_s": t1 - t0, "first_calls_s": t2 - t1}))
 """
@@ -61,6 +55,20 @@ def compile_time() -> dict:
             r["process_s"] = time.perf_counter() - t0
             out[label] = r
     return out
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str):
+    """``os.environ[name] = value`` inside the block, the previous value (or none) restored after it."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
 
 
 def _time(fn) -> tuple[float, float]:
@@ -90,12 +98,8 @@ def epoch_times(wname: str, repeats: int, quick: bool, data_home: str | None, th
             m = model()
             opt = ml.optim.make_optimizer(w.optimizer, m.parameters(), lr=w.lr)
             t = ml.Trainer(m, optimizer=opt, batch_size=w.batch_size, epochs=w.epochs, seed=0, threads=threads)
-            before = os.environ.get("MLPLAB_NUMBA")
-            os.environ["MLPLAB_NUMBA"] = "1" if numba else "0"
-            try:
+            with _env("MLPLAB_NUMBA", "1" if numba else "0"):
                 s = _time(lambda: t.fit(X, y))
-            finally:
-                os.environ.pop("MLPLAB_NUMBA") if before is None else os.environ.__setitem__("MLPLAB_NUMBA", before)
             return s, ml.metrics.accuracy(w.y_test, m.predict(w.X_test))
         return run
 

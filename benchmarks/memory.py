@@ -56,20 +56,13 @@ def measure(workload: str, contender: str, dtype: str, quick: bool, data_home: s
     if contender == "mlplab":
         # the compiled kernels (Numba, LLVM and the cached machine code) are a library like PyTorch:
         # loaded before the baseline, their own size reported as kernels_mb
-        import numpy as np
-
+        from mlplab._kernels import call_each
         from mlplab.fast import kernels
+
         before = _status_kb("VmRSS")
         k = kernels()
         if k is not None and before is not None:
-            dt = np.float32 if dtype == "float32" else np.float64
-            z, b, th = np.ones((4, 3), dt), np.ones(3, dt), np.ones(5, dt)
-            for act in (0, 1):  # every kernel once: Numba loads each one's machine code at its first call
-                k.bias_act(z, b, act)
-                k.act_backward(z, z, act, z.copy(), b)
-            k.softmax_xent(z, np.zeros(4, np.int64), z.copy(), np.zeros(4, np.intp), 0.25, 0.0)
-            k.adam(th, th.copy(), th.copy(), th.copy(), 0.9, 0.999, 1e-3, 1e-8)
-            k.sgd(th, th.copy(), 0.1)
+            call_each(k, [dtype])  # Numba loads each kernel's machine code at its first call
             kernels_mb = (_status_kb("VmRSS") - before) / 1024
     from threadpoolctl import threadpool_limits
 

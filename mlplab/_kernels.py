@@ -259,6 +259,20 @@ def _numba_importable() -> bool:
     return True
 
 
+def call_each(k: types.SimpleNamespace, dtypes=(np.float32, np.float64)) -> None:
+    """Call every kernel of ``k`` once on tiny arrays of each dtype: Numba compiles (or loads from its
+    cache) a kernel's machine code at its first call with those types, so this does it up front
+    (``benchmarks.kernels`` times it, ``benchmarks.memory`` counts it as library memory)."""
+    for dt in dtypes:
+        z, b, th = np.ones((4, 3), dt), np.ones(3, dt), np.ones(5, dt)
+        for act in ACTIVATIONS.values():
+            k.bias_act(z.copy(), b, act)
+            k.act_backward(z, z, act, z.copy(), b.copy())
+        k.softmax_xent(z, np.zeros(4, np.int64), z.copy(), np.zeros(4, np.intp), 0.25, 0.0)
+        k.adam(th.copy(), th, th.copy(), th.copy(), 0.9, 0.999, 1e-3, 1e-8)
+        k.sgd(th.copy(), th, 0.1)
+
+
 def get(prefer_compiled: bool = True) -> types.SimpleNamespace:
     """The kernels: compiled with Numba where available (and preferred), else the NumPy versions.
     ``.compiled`` says which."""

@@ -65,7 +65,7 @@ from . import sparse as _sparse
 from ._validation import check_choice
 
 __all__ = ["Dense", "Sigmoid", "Tanh", "ReLU", "Dropout", "Standardize", "MinMaxScale", "SoftmaxCrossEntropy",
-           "SGD", "Adam", "AdamW", "TrainingStep", "TIERS",
+           "SGD", "Adam", "AdamW", "TIERS",
            "FAST_CLASSES", "to_tier", "kernels"]
 
 #: the two tiers: "fast" (this module, the default) and "reference" (mlplab.layers, mlplab.losses)
@@ -155,7 +155,6 @@ class Dense(_Scratch, L.Dense):
         ones = self.reused("ones", (dy2d.shape[0],), dy2d.dtype, fill=1)
         np.matmul(ones, dy2d, out=self.bias.grad)
         return dy2d
-
 
     # ---------------------------------------------------------- fused with the next layer (compiled kernels)
     def forward_act(self, x: np.ndarray, act: L.Layer, code: int, k) -> np.ndarray:
@@ -467,7 +466,8 @@ def training_plan(layers) -> list[tuple[int, object, object, int]]:
 class TrainingStep:
     """Forward, loss and backward of one mini-batch of a plain MLP in one tight loop of compiled kernels
     and BLAS products: what :class:`mlplab.Trainer` runs per batch (then ``optimizer.step()``) when
-    :meth:`build` finds the model, loss and optimizer simple enough, instead of calling every layer.
+    :meth:`build` finds the model and loss simple enough, instead of calling every layer. The Trainer's
+    own tool: it checks the labels once per ``fit``, and the step does not check them again.
     The numbers are those of the layer-by-layer fast tier, bit for bit (the same kernels and products in
     the same order; tested in ``tests/test_fused.py``); what it saves is the Python of ~15 method calls per batch,
     most of a digits network's time besides the products.
@@ -504,7 +504,7 @@ class TrainingStep:
         return cls(k, layers, loss, dtypes.pop())
 
     def _arrays(self, n: int) -> tuple:
-        # per batch size (twice an epoch when the last batch is short): a_i, dz_i, da_{i-1}, ds
+        # per batch size (twice an epoch when the last batch is short): a_i, dz_i, da_{i-1}, and 1 (n,)
         if n not in self._buffers:
             dt = self.dtype
             acts = [np.empty((n, W.shape[0]), dt) for W, *_ in self.layers]
