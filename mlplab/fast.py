@@ -100,6 +100,15 @@ class _Scratch:
             self.__dict__.setdefault("scratch", {})[key] = buf
         return buf
 
+    def _elementwise(self, f, x: np.ndarray, training: bool) -> np.ndarray:
+        """``y = f(x)`` (``f`` takes ``out=``), in training into the reused array ``"y"``; ``y`` kept
+        for backward: the forward of the activations whose derivative is written with their output."""
+        out = self.reused("y", x.shape, x.dtype) if training and x.dtype.kind == "f" else None
+        y = f(x, out=out)
+        if training or self.keep_cache:
+            self.cache = y
+        return y
+
     def __getstate__(self) -> dict:
         # scratch space and the last batch's cache are not pickled or deep-copied
         state = dict(super().__getstate__() or {})
@@ -197,11 +206,7 @@ class Sigmoid(_Scratch, L.Sigmoid):
     ``dx = (1 - y) · y · dy`` in three passes over one reused array."""
 
     def forward(self, x, training=False):
-        out = self.reused("y", x.shape, x.dtype) if training and x.dtype.kind == "f" else None
-        y = F.sigmoid(x, out=out)
-        if training or self.keep_cache:
-            self.cache = y
-        return y
+        return self._elementwise(F.sigmoid, x, training)
 
     def backward(self, dy):
         y = self.cached()
@@ -217,11 +222,7 @@ class Tanh(_Scratch, L.Tanh):
     latter in three passes over one array."""
 
     def forward(self, x, training=False):
-        out = self.reused("y", x.shape, x.dtype) if training and x.dtype.kind == "f" else None
-        y = np.tanh(x, out=out)
-        if training or self.keep_cache:
-            self.cache = y
-        return y
+        return self._elementwise(np.tanh, x, training)
 
     def backward(self, dy):
         y = self.cached()
